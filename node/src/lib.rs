@@ -1,0 +1,3 @@
+//! detcd-node: one member of a detcd cluster.
+pub mod mvcc;
+pub mod types;

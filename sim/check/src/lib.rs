@@ -1,0 +1,1 @@
+//! Checker placeholder: filled in by the checker work (issue 6).
