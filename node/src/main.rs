@@ -1,1 +1,167 @@
-fn main() {}
+//! `detcd`: one member of a detcd cluster, started with etcd's own flags.
+//!
+//! ```text
+//! detcd --name machine-1 \
+//!   --initial-advertise-peer-urls http://127.0.0.1:2380 --listen-peer-urls http://127.0.0.1:2380 \
+//!   --advertise-client-urls http://127.0.0.1:2379 --listen-client-urls http://127.0.0.1:2379 \
+//!   --initial-cluster machine-1=http://127.0.0.1:2380,machine-2=http://127.0.0.1:22380,... \
+//!   --initial-cluster-state new --initial-cluster-token token-01
+//! ```
+
+#[cfg(madsim)]
+fn main() {
+    eprintln!("detcd is the real-mode server; this binary was built with --cfg madsim. Use `cargo sim` for simulation.");
+    std::process::exit(2);
+}
+
+#[cfg(not(madsim))]
+fn main() -> std::process::ExitCode {
+    real::main()
+}
+
+#[cfg(not(madsim))]
+mod real {
+    use clap::Parser;
+    use detcd_node::clock::Clock;
+    use detcd_node::config::{self, Limits, NodeConfig, RaftTiming};
+    use detcd_node::events::tracing_sink;
+    use detcd_node::ids;
+    use detcd_node::node::Node;
+    use detcd_node::storage::MemLog;
+    use std::process::ExitCode;
+
+    /// A detcd member. Flags are etcd's; defaults are etcd's.
+    #[derive(Parser, Debug)]
+    #[command(name = "detcd", version, about = "An etcd-compatible key-value store on Raft (tikv raft-rs)")]
+    struct Flags {
+        /// Human-readable name for this member.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Path to the data directory (default: ${name}.etcd).
+        #[arg(long)]
+        data_dir: Option<String>,
+        /// URLs to listen on for client traffic.
+        #[arg(long, default_value = "http://localhost:2379")]
+        listen_client_urls: String,
+        /// This member's client URLs to advertise to the rest of the cluster.
+        #[arg(long, default_value = "http://localhost:2379")]
+        advertise_client_urls: String,
+        /// URLs to listen on for peer traffic.
+        #[arg(long, default_value = "http://localhost:2380")]
+        listen_peer_urls: String,
+        /// This member's peer URLs to advertise to the rest of the cluster.
+        #[arg(long, default_value = "http://localhost:2380")]
+        initial_advertise_peer_urls: String,
+        /// Initial cluster configuration for bootstrapping: name=peerURL,...
+        #[arg(long, default_value = "default=http://localhost:2380")]
+        initial_cluster: String,
+        /// Initial cluster state ("new").
+        #[arg(long, default_value = "new")]
+        initial_cluster_state: String,
+        /// Initial cluster token for the cluster during bootstrap.
+        #[arg(long, default_value = "etcd-cluster")]
+        initial_cluster_token: String,
+        /// Maximum client request size in bytes the server will accept.
+        #[arg(long, default_value_t = Limits::default().max_request_bytes)]
+        max_request_bytes: usize,
+        /// Maximum number of operations permitted in a transaction.
+        #[arg(long, default_value_t = Limits::default().max_txn_ops)]
+        max_txn_ops: usize,
+    }
+
+    fn build_config(f: &Flags) -> Result<NodeConfig, config::ConfigError> {
+        if f.initial_cluster_state != "new" {
+            return Err(config::ConfigError::ClusterState(f.initial_cluster_state.clone()));
+        }
+        let initial = config::parse_initial_cluster(&f.initial_cluster)?;
+        let (advertised_peer, _) = config::parse_url_list("--initial-advertise-peer-urls", &f.initial_advertise_peer_urls)?;
+        let me = initial
+            .iter()
+            .find(|m| m.name == f.name)
+            .ok_or_else(|| config::ConfigError::NameNotInCluster { name: f.name.clone() })?;
+        let (mut a, mut b) = (me.peer_urls.clone(), advertised_peer.clone());
+        a.sort();
+        b.sort();
+        if a != b {
+            return Err(config::ConfigError::PeerUrlMismatch { name: f.name.clone(), urls: me.peer_urls.clone(), advertised: advertised_peer });
+        }
+        let members = config::members_of(&initial, &f.initial_cluster_token);
+        let id = ids::member_id(&me.peer_urls, &f.initial_cluster_token);
+        let member_ids: Vec<_> = members.keys().copied().collect();
+        let (_, listen_client) = config::parse_url_list("--listen-client-urls", &f.listen_client_urls)?;
+        let (advertise_client_urls, _) = config::parse_url_list("--advertise-client-urls", &f.advertise_client_urls)?;
+        let (_, listen_peer) = config::parse_url_list("--listen-peer-urls", &f.listen_peer_urls)?;
+        Ok(NodeConfig {
+            name: f.name.clone(),
+            id,
+            cluster_id: ids::cluster_id(&member_ids),
+            members,
+            listen_client,
+            advertise_client_urls,
+            listen_peer,
+            timing: RaftTiming::default(),
+            limits: Limits { max_request_bytes: f.max_request_bytes, max_txn_ops: f.max_txn_ops },
+            // Real mode: the seed comes from the OS (the randomness seam's real side).
+            seed: rand::random(),
+        })
+    }
+
+    pub fn main() -> ExitCode {
+        let flags = Flags::parse();
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .init();
+        let cfg = match build_config(&flags) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("detcd: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let data_dir = flags.data_dir.clone().unwrap_or_else(|| format!("{}.etcd", flags.name));
+        tracing::warn!(%data_dir, "this build keeps the Raft log and the store in memory: a restarted member starts empty");
+        let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("detcd: cannot start the runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        rt.block_on(run(cfg))
+    }
+
+    async fn run(cfg: NodeConfig) -> ExitCode {
+        tracing::info!(name = %cfg.name, member = %cfg.id, cluster = %cfg.cluster_id, "starting detcd member");
+        let store = MemLog::new_cluster(cfg.members.keys().map(|id| id.0).collect());
+        let mut node = match Node::start(cfg, store, Clock::new(), tracing_sink()) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("detcd: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("detcd: cannot listen for SIGTERM: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let result = tokio::select! {
+            _ = term.recv() => { tracing::info!("received SIGTERM, shutting down"); Ok(()) }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("received SIGINT, shutting down"); Ok(()) }
+            r = node.stopped() => r,
+        };
+        node.shutdown().await;
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("detcd: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

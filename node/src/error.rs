@@ -1,0 +1,86 @@
+//! Errors a client can see, each with etcd's gRPC status code and message (etcd
+//! `api/v3rpc/rpctypes/error.go`), so etcdctl and etcd's client libraries react to them as they do
+//! to etcd's.
+
+use crate::mvcc::MvccError;
+
+/// An error returned to a client. The Display text is etcd's message, verbatim.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("etcdserver: key is not provided")]
+    EmptyKey,
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+    #[error("etcdserver: value is provided")]
+    ValueProvided,
+    #[error("etcdserver: lease is provided")]
+    LeaseProvided,
+    #[error("etcdserver: too many operations in txn request")]
+    TooManyOps,
+    #[error("etcdserver: duplicate key given in txn request")]
+    DuplicateKey,
+    #[error("etcdserver: request is too large")]
+    RequestTooLarge,
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted,
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRevision,
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    #[error("etcdserver: {0}")]
+    InvalidArgument(String),
+}
+
+/// gRPC status codes used by etcd's errors (numbers are gRPC's wire codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrpcCode {
+    InvalidArgument = 3,
+    NotFound = 5,
+    ResourceExhausted = 8,
+    FailedPrecondition = 9,
+    OutOfRange = 11,
+    Unavailable = 14,
+}
+
+impl ApiError {
+    /// The gRPC status code etcd returns this error with.
+    pub fn code(&self) -> GrpcCode {
+        use ApiError::*;
+        match self {
+            EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey | RequestTooLarge
+            | InvalidArgument(_) => GrpcCode::InvalidArgument,
+            Compacted | FutureRevision => GrpcCode::OutOfRange,
+            LeaseNotFound => GrpcCode::NotFound,
+            NoLeader | Timeout | Stopped => GrpcCode::Unavailable,
+        }
+    }
+}
+
+impl From<MvccError> for ApiError {
+    fn from(e: MvccError) -> Self {
+        match e {
+            MvccError::Compacted => ApiError::Compacted,
+            MvccError::FutureRevision => ApiError::FutureRevision,
+        }
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        let code = match e.code() {
+            GrpcCode::InvalidArgument => tonic::Code::InvalidArgument,
+            GrpcCode::NotFound => tonic::Code::NotFound,
+            GrpcCode::ResourceExhausted => tonic::Code::ResourceExhausted,
+            GrpcCode::FailedPrecondition => tonic::Code::FailedPrecondition,
+            GrpcCode::OutOfRange => tonic::Code::OutOfRange,
+            GrpcCode::Unavailable => tonic::Code::Unavailable,
+        };
+        tonic::Status::new(code, e.to_string())
+    }
+}

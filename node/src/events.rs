@@ -1,0 +1,72 @@
+//! The read-only inspection API: what the simulator (and logs, and `Maintenance.Status`) may see of a
+//! running node. Nothing here lets an observer change the node.
+
+use crate::types::{Index, MemberId, Term};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A Raft role, as raft-rs's `StateRole`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+impl From<raft::StateRole> for Role {
+    fn from(r: raft::StateRole) -> Self {
+        match r {
+            raft::StateRole::Follower => Role::Follower,
+            raft::StateRole::PreCandidate => Role::PreCandidate,
+            raft::StateRole::Candidate => Role::Candidate,
+            raft::StateRole::Leader => Role::Leader,
+        }
+    }
+}
+
+/// A snapshot of a node's Raft state, refreshed after every Ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeStatus {
+    pub id: MemberId,
+    pub term: Term,
+    pub role: Role,
+    pub leader: Option<MemberId>,
+    pub commit: Index,
+    pub applied: Index,
+}
+
+/// Something that happened inside a node, reported as it happens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum NodeEvent {
+    /// The node's term, role or known leader changed.
+    RoleChanged { id: MemberId, term: Term, role: Role, leader: Option<MemberId> },
+    /// The node stopped because of an error it cannot recover from (e.g. storage).
+    Stopped { id: MemberId, reason: String },
+}
+
+/// Where a node reports its events. Must not block.
+pub type EventSink = Arc<dyn Fn(&NodeEvent) + Send + Sync>;
+
+/// An event sink that logs through `tracing`.
+pub fn tracing_sink() -> EventSink {
+    Arc::new(|e: &NodeEvent| match e {
+        NodeEvent::RoleChanged { id, term, role, leader } => {
+            let leader = leader.map(|l| l.to_string()).unwrap_or_else(|| "none".into());
+            tracing::info!(member = %id, term = term.0, role = role.as_str(), leader = %leader, "raft role changed")
+        }
+        NodeEvent::Stopped { id, reason } => tracing::error!(member = %id, %reason, "node stopped"),
+    })
+}

@@ -1,0 +1,200 @@
+//! Wires one member together: state machine, Raft driver, peer transport, client gRPC services, and
+//! the publish step that tells the cluster this member's name and client URLs.
+//!
+//! The same function starts a member in the real `detcd` binary and inside a madsim node: the only
+//! things that differ are what is passed in through the seams (clock, log storage, and whether the
+//! listen addresses are real sockets or simulated ones).
+
+use crate::clock::Clock;
+use crate::config::{NodeConfig, GRPC_OVERHEAD_BYTES};
+use crate::driver::{Command, Driver, DriverError};
+use crate::events::{EventSink, NodeStatus, Role};
+use crate::pb::etcdserverpb::cluster_server::ClusterServer;
+use crate::pb::etcdserverpb::kv_server::KvServer;
+use crate::pb::etcdserverpb::maintenance_server::MaintenanceServer;
+use crate::request::{MemberAttributes, Op};
+use crate::server::{ClusterService, KvService, MaintenanceService, Shared};
+use crate::state::StateMachine;
+use crate::storage::LogStore;
+use crate::transport::{PeerService, Transport};
+use crate::types::{Index, MemberId, Term};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Client commands queued for the driver at most; a full queue makes clients wait (backpressure).
+pub const COMMAND_QUEUE_MAX: usize = 4096;
+/// Peer messages queued for the driver at most; more are dropped (Raft retransmits).
+pub const PEER_INBOX_MAX: usize = 8192;
+/// How often an unpublished member retries publishing itself.
+const PUBLISH_RETRY: Duration = Duration::from_millis(200);
+
+/// Why a member could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    #[error("serving {what} on {addr}: {error}")]
+    Serve { what: &'static str, addr: SocketAddr, error: String },
+}
+
+/// A running member.
+pub struct Node {
+    pub id: MemberId,
+    status: watch::Receiver<NodeStatus>,
+    shutdown: watch::Sender<bool>,
+    /// Finishes when the member stops; carries the first fatal error.
+    done: mpsc::Receiver<Result<(), NodeError>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts a member. Must be called inside a tokio (or madsim) runtime.
+    pub fn start<S: LogStore>(cfg: NodeConfig, store: S, clock: Clock, events: EventSink) -> Result<Node, NodeError> {
+        let state = Arc::new(Mutex::new(StateMachine::new(&cfg.members)));
+        let (status_tx, status_rx) = watch::channel(NodeStatus {
+            id: cfg.id,
+            term: Term(0),
+            role: Role::Follower,
+            leader: None,
+            commit: Index(0),
+            applied: Index(0),
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(COMMAND_QUEUE_MAX);
+        let (peer_tx, peer_rx) = mpsc::channel(PEER_INBOX_MAX);
+        let (done_tx, done_rx) = mpsc::channel(4);
+
+        let peers: BTreeMap<MemberId, String> = cfg
+            .members
+            .iter()
+            .filter(|(id, _)| **id != cfg.id)
+            .map(|(id, m)| (*id, m.peer_urls[0].clone()))
+            .collect();
+        let transport = Transport::start(cfg.id, peers);
+        let driver = Driver::new(
+            cfg.id,
+            store,
+            cfg.timing.clone(),
+            cfg.limits.clone(),
+            cfg.seed,
+            clock.clone(),
+            state.clone(),
+            transport,
+            events,
+            status_tx,
+        )?;
+
+        let mut tasks = Vec::new();
+        {
+            let done = done_tx.clone();
+            let shutdown = shutdown_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = driver.run(cmd_rx, peer_rx, shutdown).await;
+                let _ = done.send(r.map_err(NodeError::from)).await;
+            }));
+        }
+
+        let shared = Shared {
+            id: cfg.id,
+            cluster_id: cfg.cluster_id,
+            state,
+            commands: cmd_tx,
+            status: status_rx.clone(),
+            clock: clock.clone(),
+            timing: cfg.timing.clone(),
+            limits: cfg.limits.clone(),
+        };
+        let max_msg = cfg.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
+        for &addr in &cfg.listen_peer {
+            let svc = PeerService::server(cfg.id, peer_tx.clone());
+            let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
+            tasks.push(tokio::spawn(async move {
+                let r = tonic::transport::Server::builder()
+                    .add_service(svc)
+                    .serve_with_shutdown(addr, until_shutdown(shutdown))
+                    .await;
+                report_serve_error(&done, "peer API", addr, r).await;
+            }));
+        }
+        for &addr in &cfg.listen_client {
+            let kv = KvServer::new(KvService { shared: shared.clone() }).max_decoding_message_size(max_msg);
+            let cluster = ClusterServer::new(ClusterService { shared: shared.clone() });
+            let maintenance = MaintenanceServer::new(MaintenanceService { shared: shared.clone() });
+            let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
+            tasks.push(tokio::spawn(async move {
+                let r = tonic::transport::Server::builder()
+                    .add_service(kv)
+                    .add_service(cluster)
+                    .add_service(maintenance)
+                    .serve_with_shutdown(addr, until_shutdown(shutdown))
+                    .await;
+                report_serve_error(&done, "client API", addr, r).await;
+            }));
+        }
+        let attrs = MemberAttributes { id: cfg.id.0, name: cfg.name.clone(), client_urls: cfg.advertise_client_urls.clone() };
+        tasks.push(tokio::spawn(publish(shared, attrs, shutdown_rx)));
+
+        Ok(Node { id: cfg.id, status: status_rx, shutdown: shutdown_tx, done: done_rx, tasks })
+    }
+
+    /// The member's Raft status now.
+    pub fn status(&self) -> NodeStatus {
+        *self.status.borrow()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch_status(&self) -> watch::Receiver<NodeStatus> {
+        self.status.clone()
+    }
+
+    /// Waits until the member stops by itself (a fatal error) and returns why.
+    pub async fn stopped(&mut self) -> Result<(), NodeError> {
+        self.done.recv().await.unwrap_or(Ok(()))
+    }
+
+    /// Stops the member: pending requests fail with "server stopped", servers close.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn until_shutdown(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
+async fn report_serve_error(
+    done: &mpsc::Sender<Result<(), NodeError>>,
+    what: &'static str,
+    addr: SocketAddr,
+    result: Result<(), tonic::transport::Error>,
+) {
+    if let Err(e) = result {
+        let _ = done.send(Err(NodeError::Serve { what, addr, error: e.to_string() })).await;
+    }
+}
+
+/// Tells the cluster this member's name and client URLs (etcd's `publish`), retrying until a
+/// leader has applied it.
+async fn publish(shared: Shared, attrs: MemberAttributes, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if shared.status.borrow().leader.is_some() && shared.propose(Op::Publish(attrs.clone())).await.is_ok() {
+            tracing::info!(member = %shared.id, name = %attrs.name, "published member attributes");
+            return;
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            _ = shared.clock.sleep(PUBLISH_RETRY) => {}
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Linearizability checking in the manner of Porcupine: the Wing-Gong/Lowe search with
+//! P-compositionality, memoization and a time budget.
+//!
+//! A history is linearizable with respect to a sequential [`Model`] when its operations can be
+//! put in one order that (1) keeps every operation that returned before another was called
+//! ahead of it, and (2) the model accepts, step by step, from its initial state.
+//!
+//! - **Search** ([`search`](self)): depth-first over Lowe's event list; see `search.rs`.
+//! - **Memoization**: a (linearized set, state) pair seen before is pruned; states must be
+//!   `Hash + Eq`. Memory is bounded (`memo.rs`); past the bound the answer is "unknown".
+//! - **P-compositionality**: the model's optional [`Model::partition`] splits the history into
+//!   independent sub-histories, checked separately and in parallel (`check.rs`).
+//! - **Time budget**: the search polls a [`Deadline`] and answers [`Verdict::Unknown`] when it
+//!   expires, never hanging.
+//! - **Unknown outcomes**: an operation with [`Outcome::Unknown`] has its return at +infinity
+//!   and no output: the model's `step` receives `None` and must accept any output. It may be
+//!   linearized at any point after its call, or never (the search succeeds once every
+//!   operation that returned is placed).
+//!
+//! A model is a page of code:
+//!
+//! ```
+//! use detcd_check::linearizability::{check, Model, NoDeadline, History, Operation,
+//!     Outcome, ClientId, Time, Verdict};
+//!
+//! /// A counter with `add(n)` returning nothing and `read()` returning the value.
+//! struct Counter;
+//! enum In { Add(u32), Read }
+//!
+//! impl Model for Counter {
+//!     type State = u32;
+//!     type Input = In;
+//!     type Output = Option<u32>; // what read returned; None for add
+//!     fn init(&self) -> u32 { 0 }
+//!     fn step(&self, s: &u32, input: &In, output: Option<&Option<u32>>) -> Option<u32> {
+//!         match input {
+//!             In::Add(n) => Some(s + n),
+//!             In::Read => match output {
+//!                 None => Some(*s), // unknown outcome: any value is fine
+//!                 Some(seen) => (*seen == Some(*s)).then_some(*s),
+//!             },
+//!         }
+//!     }
+//!     fn describe_operation(&self, i: &In, _: Option<&Option<u32>>) -> String {
+//!         match i { In::Add(n) => format!("add({n})"), In::Read => "read()".into() }
+//!     }
+//!     fn describe_state(&self, s: &u32) -> String { s.to_string() }
+//! }
+//!
+//! let op = |call, ret, input, output| Operation { client: ClientId(0), call: Time(call),
+//!     input, outcome: Outcome::Returned { at: Time(ret), output } };
+//! let ok = History::new(vec![op(0, 5, In::Add(2), None), op(1, 3, In::Read, Some(2))]).unwrap();
+//! assert_eq!(check(&Counter, &ok, &NoDeadline), Verdict::Ok);
+//! let bad = History::new(vec![op(0, 1, In::Add(2), None), op(2, 3, In::Read, Some(0))]).unwrap();
+//! assert!(matches!(check(&Counter, &bad, &NoDeadline), Verdict::Illegal(_)));
+//! ```
+
+mod bitset;
+mod check;
+mod deadline;
+mod events;
+mod history;
+mod memo;
+mod search;
+mod verdict;
+
+use std::hash::Hash;
+use std::time::Duration;
+
+pub use check::check;
+pub use deadline::{Deadline, Expired, NoDeadline};
+pub use history::{ClientId, History, InvalidHistory, Operation, Outcome, Time};
+pub use verdict::{Candidate, OpView, PartitionViolation, Verdict, ViolationInfo};
+
+/// A sequential specification of an object.
+///
+/// `step` must be pure: the same state, input and output always give the same answer.
+pub trait Model: Sync {
+    /// The object's state. Equal states must behave identically from then on (memoization
+    /// merges them), so leave out anything the future does not depend on.
+    type State: Clone + Eq + Hash;
+    type Input: Sync;
+    type Output: Sync;
+
+    /// The state before any operation.
+    fn init(&self) -> Self::State;
+
+    /// The state after `input` takes effect in `state` and the client sees `output`; `None` if
+    /// that cannot happen. `output` is `None` for an operation of unknown outcome: accept any
+    /// output then (the operation may still be impossible in `state`, e.g. expiring a lease
+    /// that does not exist).
+    fn step(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: Option<&Self::Output>,
+    ) -> Option<Self::State>;
+
+    /// Splits the history into independent sub-histories, as lists of operation indices that
+    /// together name every operation exactly once. Only sound if the state is a product of
+    /// independent parts and each operation touches one part. Default: one partition.
+    fn partition(&self, history: &[Operation<Self::Input, Self::Output>]) -> Vec<Vec<usize>> {
+        vec![(0..history.len()).collect()]
+    }
+
+    /// The operation and what the client saw, for a person: `put("a", "1") -> rev 5`.
+    fn describe_operation(&self, input: &Self::Input, output: Option<&Self::Output>) -> String;
+
+    /// The state, for a person.
+    fn describe_state(&self, state: &Self::State) -> String;
+}
+
+/// [`check`] with a wall-clock time budget.
+pub fn check_within<M: Model>(
+    model: &M,
+    history: &History<M::Input, M::Output>,
+    budget: Duration,
+) -> Verdict {
+    check(model, history, &crate::io::WallClockDeadline::after(budget))
+}
