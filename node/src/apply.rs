@@ -332,13 +332,7 @@ fn pre_check_txn(view: &WriteTxn<'_>, leases: &impl Leases, r: &TxnRequest, bran
         match &op.request {
             Some(request_op::Request::RequestPut(p)) => pre_check_put(view, leases, p)?,
             Some(request_op::Request::RequestRange(q)) => {
-                let rev = Revision(q.revision);
-                if rev > view.revision() {
-                    return Err(ApiError::FutureRevision);
-                }
-                if q.revision > 0 && rev <= view.compacted_revision() {
-                    return Err(ApiError::Compacted);
-                }
+                view.check_revision(Revision(q.revision))?;
             }
             Some(request_op::Request::RequestTxn(t)) => pre_check_txn(view, leases, t, branches)?,
             _ => {}

@@ -12,6 +12,7 @@ use crate::events::{EventSink, NodeStatus, Role};
 use crate::pb::etcdserverpb::cluster_server::ClusterServer;
 use crate::pb::etcdserverpb::kv_server::KvServer;
 use crate::pb::etcdserverpb::maintenance_server::MaintenanceServer;
+use crate::pb::peer::peer_server::PeerServer;
 use crate::request::{MemberAttributes, Op};
 use crate::server::{ClusterService, KvService, MaintenanceService, Shared};
 use crate::state::StateMachine;
@@ -110,7 +111,7 @@ impl Node {
         };
         let max_msg = cfg.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
         for &addr in &cfg.listen_peer {
-            let svc = PeerService::server(cfg.id, peer_tx.clone());
+            let svc = PeerServer::new(PeerService::new(cfg.id, peer_tx.clone()));
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
             tasks.push(tokio::spawn(async move {
                 let r = tonic::transport::Server::builder()

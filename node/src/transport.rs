@@ -9,7 +9,7 @@
 //! new messages are dropped; Raft retransmits what matters.
 
 use crate::pb::peer::peer_client::PeerClient;
-use crate::pb::peer::peer_server::{Peer, PeerServer};
+use crate::pb::peer::peer_server::Peer;
 use crate::pb::peer::{MessageBatch, SendAck};
 use crate::types::MemberId;
 use protobuf::Message as _;
@@ -105,8 +105,8 @@ pub struct PeerService {
 }
 
 impl PeerService {
-    pub fn server(me: MemberId, to_driver: mpsc::Sender<Message>) -> PeerServer<PeerService> {
-        PeerServer::new(PeerService { me, to_driver })
+    pub fn new(me: MemberId, to_driver: mpsc::Sender<Message>) -> PeerService {
+        PeerService { me, to_driver }
     }
 }
 

@@ -12,7 +12,7 @@
 //!
 //! # Layout
 //! As in etcd, two structures:
-//! - the *index*, key -> [`KeyIndex`](key_index::KeyIndex): which revisions the key has, grouped
+//! - the *index*, key -> `KeyIndex`: which revisions the key has, grouped
 //!   into generations (etcd's `treeIndex` of `keyIndex`es);
 //! - the *records*, (revision, sub-revision) -> the key-value as written, or a tombstone for a
 //!   delete (etcd's backend "key" bucket, which is keyed by revision).

@@ -86,8 +86,10 @@ impl Store {
         self.read_revision(rev, self.current).map(|_| ())
     }
 
-    /// The keys named by `key` and `range_end` (see [`KeyRange`]) as of revision `rev`
-    /// (`rev <= 0`: current), ascending, at most `limit` of them (`0`: no limit).
+    /// The keys named by `key` and `range_end` as of revision `rev` (`rev <= 0`: current),
+    /// ascending, at most `limit` of them (`0`: no limit). As in etcd, an empty `range_end` names
+    /// the single key `key`; `range_end == [0]` every key `>= key` (with `key == [0]` too: all
+    /// keys); any other `range_end` the keys in `[key, range_end)`.
     ///
     /// # Errors
     /// [`MvccError::FutureRevision`] if `rev` is after the current revision;

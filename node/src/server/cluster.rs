@@ -7,6 +7,7 @@ use crate::pb::etcdserverpb::{
     Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse, MemberPromoteRequest,
     MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse,
 };
+use crate::types::Revision;
 use tonic::{Request, Response, Status};
 
 pub struct ClusterService {
@@ -15,9 +16,9 @@ pub struct ClusterService {
 
 impl ClusterService {
     /// The members as this member knows them (etcd 3.4 serves the list locally, not linearizably).
-    fn members(&self) -> (Vec<Member>, crate::types::Revision) {
+    fn members(&self) -> Vec<Member> {
         let state = self.shared.state();
-        let members = state
+        state
             .members
             .iter()
             .map(|(id, m)| Member {
@@ -27,8 +28,7 @@ impl ClusterService {
                 client_ur_ls: m.client_urls.clone(),
                 is_learner: false,
             })
-            .collect();
-        (members, state.kv.current_revision())
+            .collect()
     }
 }
 
@@ -44,8 +44,9 @@ impl Cluster for ClusterService {
         Err(unimplemented("member update (runtime reconfiguration)"))
     }
     async fn member_list(&self, _: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
-        let (members, rev) = self.members();
-        Ok(Response::new(MemberListResponse { header: self.shared.header(rev), members }))
+        let members = self.members();
+        // etcd's Cluster service headers carry no revision.
+        Ok(Response::new(MemberListResponse { header: self.shared.header(Revision(0)), members }))
     }
     async fn member_promote(&self, _: Request<MemberPromoteRequest>) -> Result<Response<MemberPromoteResponse>, Status> {
         Err(unimplemented("member promote (learners)"))

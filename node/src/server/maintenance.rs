@@ -67,7 +67,7 @@ impl Maintenance for MaintenanceService {
     async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
         let state = self.shared.state();
         let rev = state.kv.current_revision();
-        let hash = state.kv.hash_kv(rev).map_err(crate::error::ApiError::from)?;
+        let hash = state.kv.hash_kv(Revision(0)).map_err(crate::error::ApiError::from)?;
         Ok(Response::new(HashResponse { header: self.shared.header(rev), hash }))
     }
 
@@ -75,8 +75,9 @@ impl Maintenance for MaintenanceService {
         let r = req.into_inner();
         let state = self.shared.state();
         let current = state.kv.current_revision();
+        // Revision 0 means "current" to hash_kv too, and stays valid after compacting at current.
+        let hash = state.kv.hash_kv(Revision(r.revision)).map_err(crate::error::ApiError::from)?;
         let at = if r.revision == 0 { current } else { Revision(r.revision) };
-        let hash = state.kv.hash_kv(at).map_err(crate::error::ApiError::from)?;
         Ok(Response::new(HashKvResponse {
             header: self.shared.header(current),
             hash,

@@ -135,13 +135,21 @@ fn explain<M: Model>(
     }
 }
 
+/// Below this many operations in all, threads cost more than they save.
+const PARALLEL_OPERATIONS_MIN: usize = 512;
+
 /// Runs `work(i)` for every partition, biggest first, on up to one thread per core, and
 /// returns the results in partition order.
 fn run_parallel<T: Send>(partitions: &[Vec<usize>], work: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let mut order: Vec<usize> = (0..partitions.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(partitions[i].len()));
+    let total: usize = partitions.iter().map(Vec::len).sum();
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = cores.min(partitions.len());
+    let workers = if total < PARALLEL_OPERATIONS_MIN {
+        1
+    } else {
+        cores.min(partitions.len())
+    };
     let mut results: Vec<Option<T>> = (0..partitions.len()).map(|_| None).collect();
     if workers <= 1 {
         for i in order {

@@ -1,16 +1,18 @@
 //! Lowe's event list: call and return events in time order, as a doubly linked list in which
 //! an operation can be lifted out (linearized) and put back (backtracked) in O(1).
 //!
-//! Worked example, ops A = [1, 4], B = [2, 6], C = [5, ∞) (unknown outcome, so no return event):
+//! Worked example, ops A = [1, 4], B = [2, 6], C = [3, 5]:
 //!
 //! ```text
-//!   head -> call A -> call B -> ret A -> call C -> ret B
-//!   lift(A):  head -> call B -> call C -> ret B       (A's call and return leave together)
+//!   head -> call A -> call B -> call C -> ret A -> ret C -> ret B
+//!   lift(A):  head -> call B -> call C -> ret C -> ret B  (A's call and return leave together)
 //!   unlift(A) restores the first line exactly; lifts and unlifts must nest like a stack.
 //! ```
 //!
 //! The search only ever looks at the calls before the first return: those are the operations
 //! that may be linearized next (anything called after that return must come after that op).
+//! Operations of unknown outcome are not in the list at all: they never return, so they never
+//! bound anything, and the search keeps them aside (see `search.rs`).
 
 use super::history::{Operation, Time};
 
@@ -28,15 +30,15 @@ pub(crate) enum Event {
 
 /// Invariants:
 /// - slot 0 is the head sentinel and is never lifted;
-/// - an op's call slot comes before its return slot, and there is no return slot for an
-///   operation of unknown outcome (its return is at infinity, after every event);
+/// - an op's call slot comes before its return slot; operations of unknown outcome have
+///   neither (their slots are `NIL`);
 /// - lifts and unlifts nest like a stack (the search backtracks in reverse order).
 pub(crate) struct EventList {
     events: Vec<Event>,
     prev: Vec<u32>,
     next: Vec<u32>,
     call_slot: Vec<u32>,
-    return_slot: Vec<Option<u32>>,
+    return_slot: Vec<u32>,
 }
 
 impl EventList {
@@ -45,8 +47,8 @@ impl EventList {
     pub(crate) fn new<I, O>(ops: &[&Operation<I, O>]) -> Self {
         let mut order: Vec<(Time, u8, usize)> = Vec::with_capacity(ops.len() * 2);
         for (i, op) in ops.iter().enumerate() {
-            order.push((op.call, 0, i));
             if let Some(at) = op.returned_at() {
+                order.push((op.call, 0, i));
                 order.push((at, 1, i));
             }
         }
@@ -58,7 +60,7 @@ impl EventList {
             prev: Vec::with_capacity(slots),
             next: Vec::with_capacity(slots),
             call_slot: vec![NIL; ops.len()],
-            return_slot: vec![None; ops.len()],
+            return_slot: vec![NIL; ops.len()],
         };
         list.events.push(Event::Head);
         for (_, kind, op) in order {
@@ -68,7 +70,7 @@ impl EventList {
                 list.call_slot[op] = slot;
             } else {
                 list.events.push(Event::Return(op));
-                list.return_slot[op] = Some(slot);
+                list.return_slot[op] = slot;
             }
         }
         for slot in 0..slots as u32 {
@@ -102,19 +104,16 @@ impl EventList {
 
     /// Takes `op`'s call and return events out of the list.
     pub(crate) fn lift(&mut self, op: usize) {
+        assert_ne!(self.call_slot[op], NIL, "op {op} of unknown outcome is not listed");
         self.unlink(self.call_slot[op]);
-        if let Some(r) = self.return_slot[op] {
-            self.unlink(r);
-        }
+        self.unlink(self.return_slot[op]);
     }
 
     /// Puts back the events of `op`, which must be the most recently lifted operation.
     pub(crate) fn unlift(&mut self, op: usize) {
         // Reverse order of `lift`: the return's saved neighbours are only valid once the
         // events lifted after it are back, and the call's once the return is back.
-        if let Some(r) = self.return_slot[op] {
-            self.relink(r);
-        }
+        self.relink(self.return_slot[op]);
         self.relink(self.call_slot[op]);
     }
 
@@ -167,17 +166,18 @@ mod tests {
 
     #[test]
     fn lift_and_unlift_restore_the_list_exactly() {
-        let ops = [op(1, Some(4)), op(2, Some(6)), op(5, None)];
+        let ops = [op(1, Some(4)), op(2, Some(6)), op(3, Some(5)), op(0, None)];
         let refs: Vec<_> = ops.iter().collect();
         let mut list = EventList::new(&refs);
         let all = vec![
             Event::Call(0),
             Event::Call(1),
-            Event::Return(0),
             Event::Call(2),
+            Event::Return(0),
+            Event::Return(2),
             Event::Return(1),
         ];
-        assert_eq!(list.walk(), all);
+        assert_eq!(list.walk(), all, "the unknown op is not listed");
         list.lift(0);
         list.lift(2);
         assert_eq!(list.walk(), vec![Event::Call(1), Event::Return(1)]);

@@ -79,7 +79,9 @@ pub trait Model: Sync {
     /// The object's state. Equal states must behave identically from then on (memoization
     /// merges them), so leave out anything the future does not depend on.
     type State: Clone + Eq + Hash;
-    type Input: Sync;
+    /// Equal inputs must mean equal requests: the search treats unknown-outcome operations
+    /// with equal inputs as interchangeable.
+    type Input: Eq + Sync;
     type Output: Sync;
 
     /// The state before any operation.

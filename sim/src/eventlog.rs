@@ -1,0 +1,105 @@
+//! The run's event log: one line per term/role change and per fault, stamped with simulated time.
+//! It is the run's story for a person and the input of later stages (checks, report).
+//!
+//! Line format (stable: tests snapshot it):
+//!
+//! ```text
+//!    0.312s  n2  term 1   leader         leader n2
+//!    2.000s  --  fault: isolate n2
+//! ```
+
+use detcd_node::events::{NodeEvent, Role};
+use detcd_node::types::{MemberId, Term};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// One thing that happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entry {
+    Role { node: usize, term: Term, role: Role, leader: Option<usize> },
+    Fault(String),
+    Note(String),
+}
+
+/// The log of one run, in the order things happened.
+#[derive(Clone, Debug, Default)]
+pub struct EventLog {
+    pub lines: Vec<(Duration, Entry)>,
+    names: BTreeMap<MemberId, usize>,
+}
+
+impl EventLog {
+    pub fn new(members: &[MemberId]) -> EventLog {
+        EventLog { lines: Vec::new(), names: members.iter().enumerate().map(|(i, m)| (*m, i)).collect() }
+    }
+
+    /// The node index of a member.
+    pub fn node_of(&self, id: MemberId) -> usize {
+        *self.names.get(&id).unwrap_or_else(|| panic!("unknown member {id}"))
+    }
+
+    pub fn record_node_event(&mut self, at: Duration, e: &NodeEvent) {
+        match e {
+            NodeEvent::RoleChanged { id, term, role, leader } => {
+                let entry = Entry::Role {
+                    node: self.node_of(*id),
+                    term: *term,
+                    role: *role,
+                    leader: leader.map(|l| self.node_of(l)),
+                };
+                self.lines.push((at, entry));
+            }
+            NodeEvent::Stopped { id, reason } => {
+                let node = self.node_of(*id);
+                self.lines.push((at, Entry::Note(format!("n{} stopped: {reason}", node + 1))));
+            }
+        }
+    }
+
+    pub fn record(&mut self, at: Duration, e: Entry) {
+        self.lines.push((at, e));
+    }
+
+    /// The latest (term, role, leader) each node reported.
+    pub fn latest_roles(&self) -> BTreeMap<usize, (Term, Role, Option<usize>)> {
+        let mut out = BTreeMap::new();
+        for (_, e) in &self.lines {
+            if let Entry::Role { node, term, role, leader } = e {
+                out.insert(*node, (*term, *role, *leader));
+            }
+        }
+        out
+    }
+
+    /// The node that is leader in the highest term any node reports, if it still believes so.
+    pub fn current_leader(&self) -> Option<usize> {
+        let roles = self.latest_roles();
+        roles
+            .iter()
+            .filter(|(_, (_, role, _))| *role == Role::Leader)
+            .max_by_key(|(_, (term, _, _))| *term)
+            .map(|(n, _)| *n)
+    }
+
+    /// Renders the whole log as text.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for (at, e) in &self.lines {
+            let t = format!("{:>8.3}s", at.as_secs_f64());
+            match e {
+                Entry::Role { node, term, role, leader } => {
+                    let leader = leader.map(|l| format!("n{}", l + 1)).unwrap_or_else(|| "none".into());
+                    let _ = writeln!(s, "{t}  n{}  term {:<3} {:<13}  leader {leader}", node + 1, term.0, role.as_str());
+                }
+                Entry::Fault(f) => {
+                    let _ = writeln!(s, "{t}  --  fault: {f}");
+                }
+                Entry::Note(n) => {
+                    let _ = writeln!(s, "{t}  --  {n}");
+                }
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,22 @@
+//! detcd-sim: runs detcd members on madsim's simulated network and time.
+//!
+//! Stages, data flowing one way (STYLE.md):
+//!
+//! ```text
+//!   scenario (what to do) -> cluster + faults (do it) -> event log (what happened)
+//! ```
+//!
+//! Checks and reports are the next stages (`detcd-check`, reports). Everything a run does is
+//! derived from its seed ([`seeds`]).
+//!
+//! The cluster stage needs madsim's runtime and exists only in the simulation build
+//! (`--cfg madsim`, see `.cargo/config.toml`); the pure parts build and test everywhere.
+
+pub mod eventlog;
+pub mod scenario;
+pub mod seeds;
+
+#[cfg(madsim)]
+pub mod cluster;
+#[cfg(madsim)]
+pub mod run;
