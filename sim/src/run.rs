@@ -1,7 +1,7 @@
 //! Runs one scenario with one seed and returns its story.
 
 use crate::cluster::SimCluster;
-use crate::eventlog::Entry;
+use crate::eventlog::{Entry, EventLog};
 use crate::scenario::{Action, Scenario};
 use crate::seeds::Seeds;
 use detcd_node::config::RaftTiming;
@@ -23,6 +23,12 @@ impl RunOutput {
 
 /// Runs `scenario` with `seed` on a fresh madsim runtime.
 pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
+    let header = describe(scenario, seed);
+    RunOutput { header, log: run_log(scenario, seed).render() }
+}
+
+/// The derived options of a run, as printed before its story.
+pub fn describe(scenario: &Scenario, seed: u64) -> String {
     let seeds = Seeds::derive(seed, scenario.nodes);
     let timing = RaftTiming::default();
     let mut header = String::new();
@@ -41,9 +47,16 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
     for (i, s) in seeds.nodes.iter().enumerate() {
         let _ = writeln!(header, "node n{} seed {:#018x}", i + 1, s);
     }
+    header
+}
+
+/// Runs `scenario` with `seed` and returns the event log.
+pub fn run_log(scenario: &Scenario, seed: u64) -> EventLog {
+    let seeds = Seeds::derive(seed, scenario.nodes);
+    let timing = RaftTiming::default();
     let rt = madsim::runtime::Runtime::with_seed_and_config(seeds.runtime, madsim::Config::default());
     let scenario = scenario.clone();
-    let log = rt.block_on(async move {
+    rt.block_on(async move {
         let cluster = SimCluster::start(&seeds.nodes, timing);
         for step in &scenario.timeline {
             madsim::time::sleep(step.at.saturating_sub(cluster.elapsed())).await;
@@ -58,6 +71,5 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
         madsim::time::sleep(scenario.duration.saturating_sub(cluster.elapsed())).await;
         let log = cluster.log.lock().expect("log").clone();
         log
-    });
-    RunOutput { header, log: log.render() }
+    })
 }

@@ -61,6 +61,7 @@ fn highly_concurrent_histories_without_timeouts_are_accepted() {
         let h = generate(&KvSpec { keys: 2 }, shape, &mut rng);
         assert_eq!(check(&KvAppend, &h, &NoDeadline), Verdict::Ok, "seed {seed}");
         let h = generate(&EtcdSpec { keys: 4 }, shape, &mut rng);
-        assert_eq!(check(&Etcd, &h, &NoDeadline), Verdict::Ok, "seed {seed}");
+        let v = check(&Etcd, &h, &NoDeadline);
+        assert_eq!(v, Verdict::Ok, "seed {seed}: {v}");
     }
 }

@@ -6,8 +6,12 @@
 //! The search tries each candidate with the model, takes the first whose (linearized set,
 //! state) is new, and starts over from the new point. When no candidate works, it backtracks.
 //!
-//! Candidates come in two phases: first the operations that returned, walking Lowe's event
-//! list up to its first return; then the operations of unknown outcome called by then. An
+//! Candidates come in three phases. First the read-only operations that returned (as the
+//! model says, [`Model::read_only`]): one that fits is taken and no alternative is tried,
+//! because a read that fits now can be moved to now in any linearization (it changes no state,
+//! and everything that must precede it already does). Then the other operations that returned,
+//! walking Lowe's event list up to its first return. Then the operations of unknown outcome
+//! called by then. An
 //! unknown-outcome operation never has to be linearized (it may never have taken effect), so
 //! it is only tried once the definite ones cannot go on; taking it eagerly would multiply
 //! the configurations by every subset of pending timeouts. The search succeeds as soon as every
@@ -37,11 +41,16 @@ pub(crate) enum SearchResult<S> {
 /// Where the search looks for its next candidate.
 #[derive(Clone, Copy)]
 enum Cursor {
-    /// Phase 1: an event-list slot (a definite operation's call, or the first return).
+    /// Phase 0: an event-list slot; only read-only operations qualify.
+    Reads(u32),
+    /// Phase 1: an event-list slot (a definite operation's call, or the first return); only
+    /// operations that are not read-only qualify.
     Event(u32),
     /// Phase 2: position in `Unknowns::by_call`; only operations called at or before `by`
     /// (the first pending return's time) qualify.
     Unknown { pos: usize, by: Time },
+    /// No candidate works from this configuration.
+    DeadEnd,
 }
 
 /// The operations of unknown outcome, by call time.
@@ -110,8 +119,11 @@ struct Frame {
     resume: Resume,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Resume {
+    /// A read-only operation that fit: the configuration before it was as good as the one
+    /// after, so if this fails, that failed too.
+    Nowhere,
     AfterCall,
     Unknown { by: Time },
 }
@@ -133,16 +145,14 @@ pub(crate) fn search<M: Model>(
         Ok(Some(id)) => id,
         Ok(None) | Err(MemoFull) => unreachable!("a fresh memo takes its first entry"),
     };
-    let start = |list: &EventList| {
-        Cursor::Event(
-            list.first()
-                .expect("an operation with a return is left, so its events are listed"),
-        )
+    let first = |list: &EventList| {
+        list.first()
+            .expect("an operation with a return is left, so its events are listed")
     };
     let mut cursor = if definite_left > 0 {
-        start(&list)
+        Cursor::Reads(first(&list))
     } else {
-        Cursor::Event(0)
+        Cursor::DeadEnd
     };
     let mut iterations: u64 = 0;
 
@@ -153,21 +163,38 @@ pub(crate) fn search<M: Model>(
         iterations += 1;
         // The next candidate, and where to go if it fails; `None` at a dead end.
         let candidate = match cursor {
-            Cursor::Event(slot) => match list.event(slot) {
-                Event::Head => unreachable!("the cursor never points at the head"),
-                Event::Call(op) => {
-                    let after = list.after(slot).expect("a call is followed by its return");
-                    Some((op, Cursor::Event(after), Resume::AfterCall))
+            Cursor::Reads(slot) | Cursor::Event(slot) => {
+                let reads = matches!(cursor, Cursor::Reads(_));
+                match list.event(slot) {
+                    Event::Head => unreachable!("the cursor never points at the head"),
+                    Event::Call(op) => {
+                        let after = list.after(slot).expect("a call is followed by its return");
+                        if model.read_only(&ops[op].input) != reads {
+                            cursor = if reads { Cursor::Reads(after) } else { Cursor::Event(after) };
+                            continue;
+                        }
+                        let (skip, resume) = if reads {
+                            (Cursor::Reads(after), Resume::Nowhere)
+                        } else {
+                            (Cursor::Event(after), Resume::AfterCall)
+                        };
+                        Some((op, skip, resume))
+                    }
+                    Event::Return(op) => {
+                        cursor = if reads {
+                            Cursor::Event(first(&list))
+                        } else {
+                            let by = ops[op].returned_at().expect("listed operations returned");
+                            Cursor::Unknown { pos: 0, by }
+                        };
+                        continue;
+                    }
                 }
-                Event::Return(op) => {
-                    let by = ops[op].returned_at().expect("listed operations returned");
-                    cursor = Cursor::Unknown { pos: 0, by };
-                    continue;
-                }
-            },
+            }
             Cursor::Unknown { pos, by } => unknowns
                 .next(ops, &linearized, pos, by)
                 .map(|(p, op)| (op, Cursor::Unknown { pos: p + 1, by }, Resume::Unknown { by })),
+            Cursor::DeadEnd => None,
         };
         let Some((op, skip, resume)) = candidate else {
             // Dead end: every candidate fails from here.
@@ -183,10 +210,13 @@ pub(crate) fn search<M: Model>(
             };
             state = frame.before;
             linearized.clear(frame.op);
+            if let Resume::Nowhere | Resume::AfterCall = frame.resume {
+                list.unlift(frame.op);
+                definite_left += 1;
+            }
             cursor = match frame.resume {
+                Resume::Nowhere => Cursor::DeadEnd,
                 Resume::AfterCall => {
-                    list.unlift(frame.op);
-                    definite_left += 1;
                     let after = list.after(list.call_slot(frame.op));
                     Cursor::Event(after.expect("a call is followed by its return"))
                 }
@@ -205,9 +235,24 @@ pub(crate) fn search<M: Model>(
                 None
             }
             Some(next) => {
+                if resume == Resume::Nowhere {
+                    assert!(
+                        next == *memo.state(state),
+                        "model says {} is read-only, but its step changed the state",
+                        model.describe_operation(&ops[op].input, ops[op].output())
+                    );
+                }
                 linearized.set(op);
                 match memo.insert(&linearized, next) {
-                    Ok(fresh) => fresh,
+                    Ok(Some(fresh)) => Some(fresh),
+                    Ok(None) if resume == Resume::Nowhere => {
+                        // A read that fits leads to a configuration already explored and
+                        // failed, so this one fails too.
+                        linearized.clear(op);
+                        cursor = Cursor::DeadEnd;
+                        continue;
+                    }
+                    Ok(None) => None,
                     Err(MemoFull) => return SearchResult::Unknown,
                 }
             }
@@ -224,12 +269,12 @@ pub(crate) fn search<M: Model>(
             resume,
         });
         state = next;
-        if let Resume::AfterCall = resume {
+        if let Resume::Nowhere | Resume::AfterCall = resume {
             list.lift(op);
             definite_left -= 1;
         }
         if definite_left > 0 {
-            cursor = start(&list);
+            cursor = Cursor::Reads(first(&list));
         }
     }
     assert_eq!(

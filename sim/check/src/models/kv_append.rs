@@ -84,6 +84,10 @@ impl Model for KvAppend {
         Some(state)
     }
 
+    fn read_only(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Get { .. })
+    }
+
     fn partition(&self, history: &[Operation<KvInput, KvOutput>]) -> Vec<Vec<usize>> {
         let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, op) in history.iter().enumerate() {

@@ -81,6 +81,10 @@ impl Model for Register {
         }
     }
 
+    fn read_only(&self, input: &RegisterInput) -> bool {
+        matches!(input, RegisterInput::Read)
+    }
+
     fn describe_operation(&self, input: &RegisterInput, output: Option<&RegisterOutput>) -> String {
         let call = match input {
             RegisterInput::Read => "read()".to_string(),

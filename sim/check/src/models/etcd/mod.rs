@@ -72,6 +72,10 @@ impl Model for Etcd {
         }
     }
 
+    fn read_only(&self, request: &Request) -> bool {
+        request.is_read_only()
+    }
+
     fn describe_operation(&self, request: &Request, response: Option<&Response>) -> String {
         format!(
             "{} -> {}",

@@ -138,6 +138,17 @@ pub enum Request {
 }
 
 impl Request {
+    /// Whether this request never changes the store: a range, or a txn of such.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            Request::Range { .. } => true,
+            Request::Txn {
+                success, failure, ..
+            } => success.iter().chain(failure).all(Request::is_read_only),
+            _ => false,
+        }
+    }
+
     /// Why this request cannot be sent, if it cannot: lease requests inside a txn.
     pub fn nesting_error(&self) -> Option<String> {
         let Request::Txn {

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of the project, both builds:
+#   1. installs what the tests need that cargo cannot (etcdctl, from Debian's etcd-client);
+#   2. the real build: unit tests, the checker, and the e2e tests (real detcd processes on
+#      127.0.0.1 driven by the real etcdctl, compared with etcd 3.4.23's golden outputs);
+#   3. the simulation build (--cfg madsim, target/sim): determinism, elections, KV over the
+#      simulated network.
+# Works on a fresh machine with only the Rust toolchain (and apt, as root or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-test-deps.sh --client-only
+
+echo "== real build: cargo test --workspace"
+# The e2e tests run target/debug/detcd; build every binary first.
+cargo build --workspace --bins
+cargo test --workspace
+
+echo "== simulation build: cargo simtest"
+cargo simtest
