@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod clock;
 pub mod config;
+pub mod disk;
 pub mod driver;
 pub mod error;
 pub mod events;
