@@ -7,6 +7,7 @@
 
 use crate::config::Limits;
 use crate::error::ApiError;
+use crate::lease::LeaseTable;
 use crate::mvcc::{KeyValue, Store, WriteTxn};
 use crate::pb::etcdserverpb::{
     compare, request_op, response_op, Compare, CompactionRequest, CompactionResponse, DeleteRangeRequest,
@@ -248,30 +249,37 @@ pub fn txn_is_read_only(r: &TxnRequest) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Writes, applied in log order on every member.
 
-/// Leases known to the state machine. Until the lease subsystem exists, no lease exists.
+/// The lease table as the KV writes see it: a put names an existing lease or none; the keys a
+/// lease holds follow every put and delete (etcd's mvcc calls `Attach`/`Detach` the same way).
 pub trait Leases {
     fn exists(&self, id: LeaseId) -> bool;
+    fn attach(&mut self, id: LeaseId, key: &[u8]);
+    fn detach(&mut self, id: LeaseId, key: &[u8]);
 }
 
-/// No leases at all.
-pub struct NoLeases;
-impl Leases for NoLeases {
-    fn exists(&self, _: LeaseId) -> bool {
-        false
+impl Leases for LeaseTable {
+    fn exists(&self, id: LeaseId) -> bool {
+        self.contains(id)
+    }
+    fn attach(&mut self, id: LeaseId, key: &[u8]) {
+        LeaseTable::attach(self, id, key)
+    }
+    fn detach(&mut self, id: LeaseId, key: &[u8]) {
+        LeaseTable::detach(self, id, key)
     }
 }
 
-pub fn put(store: &mut Store, leases: &impl Leases, r: &PutRequest) -> Result<PutResponse, ApiError> {
+pub fn put(store: &mut Store, leases: &mut impl Leases, r: &PutRequest) -> Result<PutResponse, ApiError> {
     let mut txn = store.write();
     pre_check_put(&txn, leases, r)?;
-    let resp = put_in(&mut txn, r);
+    let resp = put_in(&mut txn, leases, r);
     let rev = txn.commit();
     Ok(PutResponse { header: header(rev), ..resp })
 }
 
-pub fn delete_range(store: &mut Store, r: &DeleteRangeRequest) -> Result<DeleteRangeResponse, ApiError> {
+pub fn delete_range(store: &mut Store, leases: &mut impl Leases, r: &DeleteRangeRequest) -> Result<DeleteRangeResponse, ApiError> {
     let mut txn = store.write();
-    let resp = delete_in(&mut txn, r);
+    let resp = delete_in(&mut txn, leases, r);
     let rev = txn.commit();
     Ok(DeleteRangeResponse { header: header(rev), ..resp })
 }
@@ -281,14 +289,32 @@ pub fn compaction(store: &mut Store, r: &CompactionRequest) -> Result<Compaction
     Ok(CompactionResponse { header: header(store.current_revision()) })
 }
 
+/// Revokes a lease: deletes its keys, in key order, all in one revision (none if it holds no key),
+/// as etcd's `lessor.Revoke`. Returns the revision after.
+///
+/// # Errors
+/// `LeaseNotFound` if there is no such lease.
+pub fn lease_revoke(store: &mut Store, leases: &mut LeaseTable, id: LeaseId) -> Result<Revision, ApiError> {
+    let lease = leases.revoke(id).map_err(|_| ApiError::LeaseNotFound)?;
+    let mut txn = store.write();
+    for key in &lease.keys {
+        let deleted = txn.delete_range(key, &[]);
+        assert!(
+            deleted.len() == 1 && deleted[0].lease == id,
+            "lease {id} holds {key:?}, but the store has {deleted:?}"
+        );
+    }
+    Ok(txn.commit())
+}
+
 /// Applies a txn: compares, then the chosen branch, atomically (one revision at most). A branch that
 /// would fail (lease not found, key not found for ignore_value, range at a compacted or future
 /// revision) fails the whole txn with no effect, as in etcd.
-pub fn txn(store: &mut Store, leases: &impl Leases, r: &TxnRequest) -> Result<TxnResponse, ApiError> {
+pub fn txn(store: &mut Store, leases: &mut impl Leases, r: &TxnRequest) -> Result<TxnResponse, ApiError> {
     let mut txn = store.write();
     let mut branches = Vec::new();
     pre_check_txn(&txn, leases, r, &mut branches)?;
-    let resp = txn_in(&mut txn, r, &mut branches.into_iter());
+    let resp = txn_in(&mut txn, leases, r, &mut branches.into_iter());
     let rev = txn.commit();
     Ok(TxnResponse { header: header(rev), ..resp })
 }
@@ -341,7 +367,7 @@ fn pre_check_txn(view: &WriteTxn<'_>, leases: &impl Leases, r: &TxnRequest, bran
     Ok(())
 }
 
-fn txn_in(txn: &mut WriteTxn<'_>, r: &TxnRequest, branches: &mut impl Iterator<Item = bool>) -> TxnResponse {
+fn txn_in(txn: &mut WriteTxn<'_>, leases: &mut impl Leases, r: &TxnRequest, branches: &mut impl Iterator<Item = bool>) -> TxnResponse {
     let succeeded = branches.next().expect("pre_check_txn recorded every branch");
     let ops = if succeeded { &r.success } else { &r.failure };
     let mut responses = Vec::with_capacity(ops.len());
@@ -350,16 +376,18 @@ fn txn_in(txn: &mut WriteTxn<'_>, r: &TxnRequest, branches: &mut impl Iterator<I
             request_op::Request::RequestRange(q) => {
                 response_op::Response::ResponseRange(range(&*txn, q).expect("pre-checked range revision"))
             }
-            request_op::Request::RequestPut(p) => response_op::Response::ResponsePut(put_in(txn, p)),
-            request_op::Request::RequestDeleteRange(d) => response_op::Response::ResponseDeleteRange(delete_in(txn, d)),
-            request_op::Request::RequestTxn(t) => response_op::Response::ResponseTxn(txn_in(txn, t, branches)),
+            request_op::Request::RequestPut(p) => response_op::Response::ResponsePut(put_in(txn, leases, p)),
+            request_op::Request::RequestDeleteRange(d) => {
+                response_op::Response::ResponseDeleteRange(delete_in(txn, leases, d))
+            }
+            request_op::Request::RequestTxn(t) => response_op::Response::ResponseTxn(txn_in(txn, leases, t, branches)),
         };
         responses.push(ResponseOp { response: Some(response) });
     }
     TxnResponse { header: header(txn.revision()), succeeded, responses }
 }
 
-fn put_in(txn: &mut WriteTxn<'_>, r: &PutRequest) -> PutResponse {
+fn put_in(txn: &mut WriteTxn<'_>, leases: &mut impl Leases, r: &PutRequest) -> PutResponse {
     let prev = txn.range(&r.key, &[], Revision(0), 1).expect("current revision is readable").kvs.into_iter().next();
     let value = match (&prev, r.ignore_value) {
         (Some(p), true) => p.value.clone(),
@@ -370,11 +398,20 @@ fn put_in(txn: &mut WriteTxn<'_>, r: &PutRequest) -> PutResponse {
         _ => LeaseId(r.lease),
     };
     txn.put(&r.key, &value, lease);
+    if let Some(old) = prev.as_ref().map(|p| p.lease).filter(|l| l.0 != 0) {
+        leases.detach(old, &r.key);
+    }
+    if lease.0 != 0 {
+        leases.attach(lease, &r.key);
+    }
     PutResponse { header: header(txn.revision()), prev_kv: if r.prev_kv { prev.map(to_pb) } else { None } }
 }
 
-fn delete_in(txn: &mut WriteTxn<'_>, r: &DeleteRangeRequest) -> DeleteRangeResponse {
+fn delete_in(txn: &mut WriteTxn<'_>, leases: &mut impl Leases, r: &DeleteRangeRequest) -> DeleteRangeResponse {
     let deleted = txn.delete_range(&r.key, &r.range_end);
+    for kv in deleted.iter().filter(|kv| kv.lease.0 != 0) {
+        leases.detach(kv.lease, &kv.key);
+    }
     DeleteRangeResponse {
         header: header(txn.revision()),
         deleted: deleted.len() as i64,

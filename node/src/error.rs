@@ -27,6 +27,20 @@ pub enum ApiError {
     FutureRevision,
     #[error("etcdserver: requested lease not found")]
     LeaseNotFound,
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
+    #[error("etcdserver: mvcc: watcher range is empty")]
+    EmptyWatcherRange,
+    /// An error that etcd returns as a plain Go error, which gRPC sends with code Unknown (the
+    /// election and lock services do: "election: no leader", "election: not leader").
+    #[error("{0}")]
+    Unknown(String),
     #[error("etcdserver: no leader")]
     NoLeader,
     #[error("etcdserver: request timed out")]
@@ -40,6 +54,7 @@ pub enum ApiError {
 /// gRPC status codes used by etcd's errors (numbers are gRPC's wire codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GrpcCode {
+    Unknown = 2,
     InvalidArgument = 3,
     NotFound = 5,
     ResourceExhausted = 8,
@@ -57,7 +72,11 @@ impl ApiError {
             | InvalidArgument(_) => GrpcCode::InvalidArgument,
             Compacted | FutureRevision => GrpcCode::OutOfRange,
             LeaseNotFound => GrpcCode::NotFound,
-            NoLeader | Timeout | Stopped => GrpcCode::Unavailable,
+            LeaseExists => GrpcCode::FailedPrecondition,
+            LeaseTtlTooLarge => GrpcCode::OutOfRange,
+            EmptyWatcherRange => GrpcCode::InvalidArgument,
+            NoLeader | Timeout | Stopped | NotLeader | LeaderChanged => GrpcCode::Unavailable,
+            Unknown(_) => GrpcCode::Unknown,
         }
     }
 }
@@ -74,6 +93,7 @@ impl From<MvccError> for ApiError {
 impl From<ApiError> for tonic::Status {
     fn from(e: ApiError) -> Self {
         let code = match e.code() {
+            GrpcCode::Unknown => tonic::Code::Unknown,
             GrpcCode::InvalidArgument => tonic::Code::InvalidArgument,
             GrpcCode::NotFound => tonic::Code::NotFound,
             GrpcCode::ResourceExhausted => tonic::Code::ResourceExhausted,

@@ -9,7 +9,9 @@
 //! - [`node`]: wires a member together and starts its tasks.
 //! - [`server`]: etcd's v3 gRPC services (validation, headers, waiting for Raft).
 //! - [`driver`]: the Raft Ready loop (persist, send, apply) around raft-rs's `RawNode`.
-//! - [`state`] and [`apply`]: the replicated state machine and etcd's KV semantics.
+//! - [`state`] and [`apply`]: the replicated state machine and etcd's KV semantics; [`lease`]:
+//!   the lease table (replicated) and the leader's lease timers; [`watch`]: watchers fed from the
+//!   store's history.
 //! - [`mvcc`]: the multi-version key-value store (pure).
 
 pub mod apply;
@@ -20,6 +22,7 @@ pub mod driver;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod lease;
 pub mod mvcc;
 pub mod node;
 pub mod pb;
@@ -29,3 +32,4 @@ pub mod state;
 pub mod storage;
 pub mod transport;
 pub mod types;
+pub mod wal;

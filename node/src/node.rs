@@ -55,7 +55,7 @@ pub struct Node {
 impl Node {
     /// Starts a member. Must be called inside a tokio (or madsim) runtime.
     pub fn start<S: LogStore>(cfg: NodeConfig, store: S, clock: Clock, events: EventSink) -> Result<Node, NodeError> {
-        let state = Arc::new(Mutex::new(StateMachine::new(&cfg.members)));
+        let state = Arc::new(Mutex::new(StateMachine::new(&cfg.members, crate::lease::min_ttl_s(&cfg.timing))));
         let (status_tx, status_rx) = watch::channel(NodeStatus {
             id: cfg.id,
             term: Term(0),

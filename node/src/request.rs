@@ -14,7 +14,7 @@ pub struct ReplicatedRequest {
     /// Unique per request cluster-wide: see [`RequestIds`].
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    #[prost(oneof = "Op", tags = "2, 3, 4, 5, 6")]
+    #[prost(oneof = "Op", tags = "2, 3, 4, 5, 6, 7, 8")]
     pub op: Option<Op>,
 }
 
@@ -32,6 +32,13 @@ pub enum Op {
     /// A member publishes its name and client URLs (etcd's `publish`): no MVCC revision.
     #[prost(message, tag = "6")]
     Publish(MemberAttributes),
+    /// Creates a lease. The ID is always set: the member that takes the client's request picks one
+    /// when the client did not (etcd does the same before proposing), so applying is deterministic.
+    #[prost(message, tag = "7")]
+    LeaseGrant(pb::LeaseGrantRequest),
+    /// Ends a lease and deletes its keys: a client's revoke, or the leader's expiry of a lease.
+    #[prost(message, tag = "8")]
+    LeaseRevoke(pb::LeaseRevokeRequest),
 }
 
 /// A member's published attributes, as `etcdctl member list` shows them.
@@ -53,6 +60,8 @@ pub enum Applied {
     Txn(pb::TxnResponse),
     Compaction(pb::CompactionResponse),
     Publish,
+    LeaseGrant(pb::LeaseGrantResponse),
+    LeaseRevoke(pb::LeaseRevokeResponse),
 }
 
 /// Generates request IDs the way etcd's `idutil.Generator` does: the low 16 bits of the member ID,

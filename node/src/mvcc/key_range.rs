@@ -25,3 +25,26 @@ impl<'a> KeyRange<'a> {
         }
     }
 }
+
+impl KeyRange<'_> {
+    /// Whether `k` is one of the keys named.
+    pub fn contains(&self, k: &[u8]) -> bool {
+        match *self {
+            KeyRange::Single(key) => k == key,
+            KeyRange::Span(start, end) => {
+                let after_start = match start {
+                    Bound::Included(s) => k >= s,
+                    Bound::Excluded(s) => k > s,
+                    Bound::Unbounded => true,
+                };
+                let before_end = match end {
+                    Bound::Included(e) => k <= e,
+                    Bound::Excluded(e) => k < e,
+                    Bound::Unbounded => true,
+                };
+                after_start && before_end
+            }
+            KeyRange::Nothing => false,
+        }
+    }
+}

@@ -49,6 +49,7 @@
 //! Had there been no put at 5, `compact(4)` would leave `foo` without revisions, and it would
 //! leave the index.
 
+mod changes;
 mod key_index;
 mod key_range;
 mod store;
@@ -59,6 +60,7 @@ mod model_tests;
 #[cfg(test)]
 mod tests;
 
+pub use changes::{ChangeLimits, Changes, Event, EventKind};
 pub use store::Store;
 pub use txn::WriteTxn;
 

@@ -16,7 +16,7 @@ pub(super) enum Record {
 }
 
 impl Record {
-    fn key(&self) -> &[u8] {
+    pub(super) fn key(&self) -> &[u8] {
         match self {
             Record::Put(kv) => &kv.key,
             Record::Tombstone { key } => key,
@@ -311,6 +311,11 @@ impl Store {
                 self.index.remove(key);
             }
         }
+    }
+
+    /// The records of revision `from` and later, in revision order (the change feed reads these).
+    pub(super) fn records_from(&self, from: Revision) -> impl Iterator<Item = (&RevisionPair, &Record)> + '_ {
+        self.records.range(RevisionPair::first_of(from)..)
     }
 
     /// How many changes were made at revision `main`.
