@@ -32,4 +32,3 @@ pub mod state;
 pub mod storage;
 pub mod transport;
 pub mod types;
-pub mod wal;
