@@ -1,8 +1,12 @@
 //! The cluster stage: detcd members as madsim nodes, and the fault verbs applied to them.
 //!
 //! Each member runs the real node code (`detcd_node::node::Node`) on a simulated host
-//! `10.0.0.<i+1>` with client port 2379 and peer port 2380. Per-node clocks are created here and
-//! outlive a node's restart, as a machine's clock outlives its process.
+//! `10.0.0.<i+1>` with client port 2379 and peer port 2380. Per-node clocks and logs are created
+//! here and outlive a node's restart, as a machine's clock and disk outlive its process.
+//!
+//! Until the simulated disk and WAL are wired in, each node's Raft log is a `MemLog` kept by the
+//! simulator: a perfect disk on which every write is durable at once, so a crash loses nothing and a
+//! restarted node replays its whole log into a fresh state machine.
 
 use crate::eventlog::{Entry, EventLog};
 use detcd_node::clock::Clock;
@@ -16,6 +20,7 @@ use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::time::Instant;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 /// The simulated cluster token (member IDs derive from it as in etcd).
@@ -33,6 +38,19 @@ pub struct SimCluster {
     pub clocks: Vec<Clock>,
     pub log: Arc<Mutex<EventLog>>,
     start: Instant,
+    net: Mutex<NetState>,
+}
+
+/// What the network faults currently in force have cut, so that a heal can undo exactly that.
+#[derive(Default)]
+struct NetState {
+    /// Directed links (from, to) that drop every message.
+    cut: BTreeSet<(usize, usize)>,
+    /// Nodes clogged completely (swizzle-clog).
+    clogged: BTreeSet<usize>,
+    /// Nodes currently crashed or paused.
+    down: BTreeSet<usize>,
+    paused: BTreeSet<usize>,
 }
 
 impl SimCluster {
@@ -72,15 +90,16 @@ impl SimCluster {
             };
             let clock = Clock::new();
             clocks.push(clock.clone());
-            let (sink, voters) = (sink.clone(), voters.clone());
+            let raft_log = MemLog::new_cluster(voters.clone());
+            let sink = sink.clone();
             let host = Handle::current()
                 .create_node()
                 .name(initial[i].name.clone())
                 .ip(ip)
                 .init(move || {
-                    let (cfg, clock, sink, voters) = (cfg.clone(), clock.clone(), sink.clone(), voters.clone());
+                    let (cfg, clock, sink, raft_log) = (cfg.clone(), clock.clone(), sink.clone(), raft_log.clone());
                     async move {
-                        let mut node = Node::start(cfg, MemLog::new_cluster(voters), clock, sink).expect("member starts");
+                        let mut node = Node::start(cfg, raft_log, clock, sink).expect("member starts");
                         if let Err(e) = node.stopped().await {
                             panic!("member stopped: {e}");
                         }
@@ -89,7 +108,7 @@ impl SimCluster {
                 .build();
             hosts.push(host);
         }
-        SimCluster { hosts, members, clocks, log, start }
+        SimCluster { hosts, members, clocks, log, start, net: Mutex::new(NetState::default()) }
     }
 
     /// Simulated time since the cluster started.
@@ -109,15 +128,91 @@ impl SimCluster {
 
     /// Cuts node `i` off from every other node, both directions.
     pub fn isolate(&self, i: usize, why: &str) {
-        NetSim::current().clog_node(self.hosts[i].id());
+        let rest: Vec<usize> = (0..self.hosts.len()).filter(|&j| j != i).collect();
+        self.cut_between(&[i], &rest);
+        self.cut_between(&rest, &[i]);
         self.fault(format!("isolate n{}{why}", i + 1));
     }
 
-    /// Undoes every partition.
+    /// Undoes every network fault.
     pub fn heal_all(&self) {
-        for h in &self.hosts {
-            NetSim::current().unclog_node(h.id());
-        }
+        self.heal_network();
         self.fault("heal: every node reaches every node".into());
+    }
+
+    /// Drops every message from a node in `from` to a node in `to`.
+    pub fn cut_between(&self, from: &[usize], to: &[usize]) {
+        let mut net = self.net.lock().expect("net lock");
+        for &a in from {
+            for &b in to {
+                if a != b && net.cut.insert((a, b)) {
+                    NetSim::current().clog_link(self.hosts[a].id(), self.hosts[b].id());
+                }
+            }
+        }
+    }
+
+    /// Restores every link and unclogs every node (latency and loss are separate knobs).
+    pub fn heal_network(&self) {
+        let mut net = self.net.lock().expect("net lock");
+        for (a, b) in std::mem::take(&mut net.cut) {
+            NetSim::current().unclog_link(self.hosts[a].id(), self.hosts[b].id());
+        }
+        for i in std::mem::take(&mut net.clogged) {
+            NetSim::current().unclog_node(self.hosts[i].id());
+        }
+    }
+
+    /// Clogs or unclogs one node completely.
+    pub fn set_clogged(&self, i: usize, clogged: bool) {
+        let mut net = self.net.lock().expect("net lock");
+        if clogged && net.clogged.insert(i) {
+            NetSim::current().clog_node(self.hosts[i].id());
+        } else if !clogged && net.clogged.remove(&i) {
+            NetSim::current().unclog_node(self.hosts[i].id());
+        }
+    }
+
+    /// Kills node `i`'s process (idempotent).
+    pub fn crash(&self, i: usize) -> bool {
+        let mut net = self.net.lock().expect("net lock");
+        net.paused.remove(&i);
+        let fresh = net.down.insert(i);
+        if fresh {
+            Handle::current().kill(self.hosts[i].id());
+        }
+        fresh
+    }
+
+    /// Starts node `i` again from its disk (no-op if it is running).
+    pub fn restart(&self, i: usize) -> bool {
+        let mut net = self.net.lock().expect("net lock");
+        let was_down = net.down.remove(&i);
+        if was_down {
+            Handle::current().restart(self.hosts[i].id());
+        }
+        was_down
+    }
+
+    /// Pauses or resumes node `i` (its clock keeps running).
+    pub fn set_paused(&self, i: usize, paused: bool) -> bool {
+        let mut net = self.net.lock().expect("net lock");
+        if net.down.contains(&i) {
+            return false;
+        }
+        if paused && net.paused.insert(i) {
+            Handle::current().pause(self.hosts[i].id());
+            true
+        } else if !paused && net.paused.remove(&i) {
+            Handle::current().resume(self.hosts[i].id());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records a fault line in the event log.
+    pub fn note_fault(&self, text: String) {
+        self.fault(text)
     }
 }

@@ -13,10 +13,13 @@
 //! (`--cfg madsim`, see `.cargo/config.toml`); the pure parts build and test everywhere.
 
 pub mod eventlog;
+pub mod faults;
 pub mod scenario;
 pub mod seeds;
 
 #[cfg(madsim)]
 pub mod cluster;
+#[cfg(madsim)]
+pub mod inject;
 #[cfg(madsim)]
 pub mod run;

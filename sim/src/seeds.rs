@@ -12,6 +12,10 @@ pub struct Seeds {
     pub run: u64,
     /// madsim's runtime seed (network latency draws, task scheduling).
     pub runtime: u64,
+    /// The fault schedule (nemesis draws, flapping partitions, swizzle orders).
+    pub faults: u64,
+    /// The client workload (each client derives its own from it).
+    pub workload: u64,
     /// One per node, in node order: election timeouts.
     pub nodes: Vec<u64>,
 }
@@ -19,9 +23,12 @@ pub struct Seeds {
 impl Seeds {
     pub fn derive(run: u64, nodes: usize) -> Seeds {
         let mut rng = StdRng::seed_from_u64(run);
+        // Fixed-position children first, then one per node: adding a node never changes the others.
         let runtime = rng.gen();
+        let faults = rng.gen();
+        let workload = rng.gen();
         let nodes = (0..nodes).map(|_| rng.gen()).collect();
-        Seeds { run, runtime, nodes }
+        Seeds { run, runtime, faults, workload, nodes }
     }
 }
 

@@ -12,11 +12,11 @@ use std::time::Duration;
 /// timeouts) for every seed in 1..=50, and never two leaders in one term.
 #[test]
 fn leader_is_elected_within_bound_for_seeds_1_to_50() {
-    let s = find("election").unwrap();
+    let s = find("happy-path").unwrap();
     for seed in 1..=50 {
         let log = run_log(&s, seed);
         let first = log.lines.iter().find(|(_, e)| matches!(e, Entry::Role { role: Role::Leader, .. }));
-        let Some((at, _)) = first else { panic!("seed {seed}: no leader in {:?}\n{}", s.duration, log.render()) };
+        let Some((at, _)) = first else { panic!("seed {seed}: no leader in {:?}\n{}", s.duration(), log.render()) };
         assert!(*at < Duration::from_millis(1500), "seed {seed}: first leader only at {at:?}\n{}", log.render());
         assert_one_leader_per_term(seed, &log.lines);
     }
@@ -44,11 +44,12 @@ fn split_brain_majority_elects_new_leader_and_old_leader_steps_down() {
             .lines
             .iter()
             .find_map(|(at, e)| match e {
-                Entry::Fault(f) if f.starts_with("isolate") => Some((*at, f.clone())),
+                Entry::Fault(f) if f.starts_with("isolate the leader with a minority: [n") => Some((*at, f.clone())),
                 _ => None,
             })
             .unwrap_or_else(|| panic!("seed {seed}: no isolation\n{story}"));
-        let old_node: usize = old["isolate n".len()..].split(' ').next().unwrap().parse::<usize>().unwrap() - 1;
+        let digits: String = old["isolate the leader with a minority: [n".len()..].chars().take_while(char::is_ascii_digit).collect();
+        let old_node: usize = digits.parse::<usize>().unwrap() - 1;
         let old_term = log
             .lines
             .iter()
