@@ -357,6 +357,8 @@ impl<S: LogStore> Driver<S> {
         let mut state = self.state.lock().expect("state lock");
         for entry in entries {
             let index = Index(entry.index);
+            let digest = crate::events::entry_digest(&entry.data);
+            (self.events)(&NodeEvent::Applied { id: self.id, index, term: Term(entry.term), digest });
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => state.apply_empty(index),
                 EntryType::EntryNormal => {

@@ -53,8 +53,19 @@ pub struct NodeStatus {
 pub enum NodeEvent {
     /// The node's term, role or known leader changed.
     RoleChanged { id: MemberId, term: Term, role: Role, leader: Option<MemberId> },
+    /// The node applied a committed entry to its state machine. `digest` identifies the entry's
+    /// content (first 8 bytes of its SHA-1, big-endian), so that checkers can compare what
+    /// different members applied at the same index without the entries themselves.
+    Applied { id: MemberId, index: Index, term: Term, digest: u64 },
     /// The node stopped because of an error it cannot recover from (e.g. storage).
     Stopped { id: MemberId, reason: String },
+}
+
+/// The digest [`NodeEvent::Applied`] carries for an entry's data.
+pub fn entry_digest(data: &[u8]) -> u64 {
+    use sha1::{Digest, Sha1};
+    let d = Sha1::digest(data);
+    u64::from_be_bytes(d[..8].try_into().expect("sha1 has 20 bytes"))
 }
 
 /// Where a node reports its events. Must not block.
@@ -67,6 +78,7 @@ pub fn tracing_sink() -> EventSink {
             let leader = leader.map(|l| l.to_string()).unwrap_or_else(|| "none".into());
             tracing::info!(member = %id, term = term.0, role = role.as_str(), leader = %leader, "raft role changed")
         }
+        NodeEvent::Applied { id, index, term, .. } => tracing::trace!(member = %id, index = index.0, term = term.0, "applied"),
         NodeEvent::Stopped { id, reason } => tracing::error!(member = %id, %reason, "node stopped"),
     })
 }

@@ -22,16 +22,29 @@ pub enum Entry {
     Note(String),
 }
 
+/// One entry a node applied (kept apart from the story: there are many).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppliedEntry {
+    pub at: Duration,
+    pub node: usize,
+    pub index: u64,
+    pub term: u64,
+    pub digest: u64,
+}
+
 /// The log of one run, in the order things happened.
 #[derive(Clone, Debug, Default)]
 pub struct EventLog {
     pub lines: Vec<(Duration, Entry)>,
+    /// Every entry every node applied, in the order they were applied (a restarted node applies
+    /// its log again from the start).
+    pub applied: Vec<AppliedEntry>,
     names: BTreeMap<MemberId, usize>,
 }
 
 impl EventLog {
     pub fn new(members: &[MemberId]) -> EventLog {
-        EventLog { lines: Vec::new(), names: members.iter().enumerate().map(|(i, m)| (*m, i)).collect() }
+        EventLog { lines: Vec::new(), applied: Vec::new(), names: members.iter().enumerate().map(|(i, m)| (*m, i)).collect() }
     }
 
     /// The node index of a member.
@@ -49,6 +62,10 @@ impl EventLog {
                     leader: leader.map(|l| self.node_of(l)),
                 };
                 self.lines.push((at, entry));
+            }
+            NodeEvent::Applied { id, index, term, digest } => {
+                let node = self.node_of(*id);
+                self.applied.push(AppliedEntry { at, node, index: index.0, term: term.0, digest: *digest });
             }
             NodeEvent::Stopped { id, reason } => {
                 let node = self.node_of(*id);
