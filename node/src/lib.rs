@@ -32,3 +32,4 @@ pub mod state;
 pub mod storage;
 pub mod transport;
 pub mod types;
+pub mod wal;
