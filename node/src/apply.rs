@@ -23,7 +23,7 @@ fn header(rev: Revision) -> Option<ResponseHeader> {
     Some(ResponseHeader { revision: rev.0, ..Default::default() })
 }
 
-fn to_pb(kv: KeyValue) -> mvccpb::KeyValue {
+pub(crate) fn to_pb(kv: KeyValue) -> mvccpb::KeyValue {
     mvccpb::KeyValue {
         key: kv.key,
         create_revision: kv.create_revision.0,

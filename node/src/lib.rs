@@ -32,4 +32,5 @@ pub mod state;
 pub mod storage;
 pub mod transport;
 pub mod types;
+pub mod watch;
 pub mod wal;

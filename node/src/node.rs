@@ -13,8 +13,10 @@ use crate::pb::etcdserverpb::cluster_server::ClusterServer;
 use crate::pb::etcdserverpb::kv_server::KvServer;
 use crate::pb::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::pb::peer::peer_server::PeerServer;
-use crate::request::{MemberAttributes, Op};
-use crate::server::{ClusterService, KvService, MaintenanceService, Shared};
+use crate::pb::etcdserverpb::lease_server::LeaseServer;
+use crate::pb::etcdserverpb::watch_server::WatchServer;
+use crate::request::{MemberAttributes, Op, RequestIds};
+use crate::server::{run_lessor, ClusterService, KvService, LeaseService, MaintenanceService, Shared, WatchService};
 use crate::state::StateMachine;
 use crate::storage::LogStore;
 use crate::transport::{PeerService, Transport};
@@ -108,6 +110,8 @@ impl Node {
             clock: clock.clone(),
             timing: cfg.timing.clone(),
             limits: cfg.limits.clone(),
+            lease_ids: Arc::new(Mutex::new(RequestIds::new(cfg.id.0, clock.now().as_millis().max(0) as u64))),
+            leader_link: Arc::new(Mutex::new(None)),
         };
         let max_msg = cfg.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
         for &addr in &cfg.listen_peer {
@@ -125,10 +129,14 @@ impl Node {
             let kv = KvServer::new(KvService { shared: shared.clone() }).max_decoding_message_size(max_msg);
             let cluster = ClusterServer::new(ClusterService { shared: shared.clone() });
             let maintenance = MaintenanceServer::new(MaintenanceService { shared: shared.clone() });
+            let watch = WatchServer::new(WatchService { shared: shared.clone() }).max_decoding_message_size(max_msg);
+            let lease = LeaseServer::new(LeaseService { shared: shared.clone() });
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
             tasks.push(tokio::spawn(async move {
                 let r = tonic::transport::Server::builder()
                     .add_service(kv)
+                    .add_service(watch)
+                    .add_service(lease)
                     .add_service(cluster)
                     .add_service(maintenance)
                     .serve_with_shutdown(addr, until_shutdown(shutdown))
@@ -137,6 +145,7 @@ impl Node {
             }));
         }
         let attrs = MemberAttributes { id: cfg.id.0, name: cfg.name.clone(), client_urls: cfg.advertise_client_urls.clone() };
+        tasks.push(tokio::spawn(run_lessor(shared.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(publish(shared, attrs, shutdown_rx)));
 
         Ok(Node { id: cfg.id, status: status_rx, shutdown: shutdown_tx, done: done_rx, tasks })

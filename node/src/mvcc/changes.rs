@@ -52,6 +52,8 @@ pub struct ChangeLimits {
     pub max_revisions: usize,
     /// Records looked at (in the range or not), at most.
     pub max_records_scanned: usize,
+    /// Bytes of keys and values (previous values included) returned, at most.
+    pub max_bytes: usize,
 }
 
 /// A batch of changes.
@@ -84,13 +86,14 @@ impl Store {
         limits: ChangeLimits,
     ) -> Result<Changes, MvccError> {
         assert!(from.0 >= 1, "changes from revision {from}");
-        assert!(limits.max_revisions > 0 && limits.max_records_scanned > 0, "{limits:?}");
+        assert!(limits.max_revisions > 0 && limits.max_records_scanned > 0 && limits.max_bytes > 0, "{limits:?}");
         if self.compacted_revision().0 > 0 && from < self.compacted_revision() {
             return Err(MvccError::Compacted);
         }
         let range = KeyRange::new(key, range_end);
         let mut events = Vec::new();
         let mut revisions = 0;
+        let mut bytes = 0;
         // The revision being read and whether it had an event in the range.
         let mut open: Option<(Revision, bool)> = None;
         let mut next = Revision(from.0.max(self.current_revision().0 + 1));
@@ -100,7 +103,7 @@ impl Store {
                 if let Some((_, true)) = open {
                     revisions += 1;
                 }
-                if revisions >= limits.max_revisions || scanned >= limits.max_records_scanned {
+                if revisions >= limits.max_revisions || scanned >= limits.max_records_scanned || bytes >= limits.max_bytes {
                     next = rev.main;
                     break;
                 }
@@ -117,6 +120,7 @@ impl Store {
                 Record::Put(kv) => (EventKind::Put, kv.clone()),
                 Record::Tombstone { key } => (EventKind::Delete, deleted(key, rev.main)),
             };
+            bytes += kv.key.len() + kv.value.len() + prev_kv.as_ref().map_or(0, |p| p.key.len() + p.value.len());
             events.push(Event { kind, kv, prev_kv });
         }
         assert!(next >= from, "next {next} before from {from}");
@@ -133,7 +137,7 @@ fn deleted(key: &[u8], rev: Revision) -> KeyValue {
 mod tests {
     use super::*;
 
-    const ALL: ChangeLimits = ChangeLimits { max_revisions: usize::MAX, max_records_scanned: usize::MAX };
+    const ALL: ChangeLimits = ChangeLimits { max_revisions: usize::MAX, max_records_scanned: usize::MAX, max_bytes: usize::MAX };
 
     /// The example of the module doc.
     fn example() -> Store {
@@ -187,7 +191,7 @@ mod tests {
     #[test]
     fn limits_stop_only_between_revisions_and_next_resumes_without_gap_or_duplicate() {
         let s = example();
-        let lim = ChangeLimits { max_revisions: 1, max_records_scanned: 1 };
+        let lim = ChangeLimits { max_revisions: 1, max_records_scanned: 1, max_bytes: 1 };
         let mut from = Revision(1);
         let mut all = Vec::new();
         let mut batches = 0;

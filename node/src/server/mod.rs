@@ -1,17 +1,22 @@
 //! The client-facing etcd v3 gRPC API. Each service is one file; they share a [`Shared`] context that
 //! talks to the driver (proposals, ReadIndex) and reads the state machine.
 //!
-//! Services served so far: `KV`, `Cluster`, `Maintenance`. Every RPC of a served service is
+//! Services: `KV`, `Watch`, `Lease`, `Cluster`, `Maintenance`, and the concurrency services
+//! `v3lockpb.Lock` and `v3electionpb.Election`. Every RPC of a served service is
 //! implemented (madsim ignores default stubs); those whose feature does not exist yet answer
 //! `Unimplemented` with a message saying so, never a fake success.
 
 mod cluster;
 mod kv;
+mod lease;
 mod maintenance;
+mod watch;
 
 pub use cluster::ClusterService;
 pub use kv::KvService;
+pub use lease::{run_lessor, LeaseService};
 pub use maintenance::MaintenanceService;
+pub use watch::WatchService;
 
 use crate::clock::Clock;
 use crate::config::{Limits, RaftTiming};
@@ -19,11 +24,13 @@ use crate::driver::Command;
 use crate::error::ApiError;
 use crate::events::NodeStatus;
 use crate::pb::etcdserverpb::ResponseHeader;
-use crate::request::{Applied, Op};
+use crate::request::{Applied, Op, RequestIds};
 use crate::state::StateMachine;
-use crate::types::{ClusterId, MemberId, Revision};
+use crate::types::{ClusterId, LeaseId, MemberId, Revision};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{mpsc, oneshot, watch};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+use tokio::sync::{mpsc, oneshot};
 
 /// What every service needs. Cheap to clone.
 #[derive(Clone)]
@@ -32,15 +39,55 @@ pub struct Shared {
     pub cluster_id: ClusterId,
     pub state: Arc<Mutex<StateMachine>>,
     pub commands: mpsc::Sender<Command>,
-    pub status: watch::Receiver<NodeStatus>,
+    pub status: tokio::sync::watch::Receiver<NodeStatus>,
     pub clock: Clock,
     pub timing: RaftTiming,
     pub limits: Limits,
+    /// Picks lease IDs for grants that name none (etcd uses its request ID generator).
+    pub lease_ids: Arc<Mutex<RequestIds>>,
+    /// A connection to the leader's client URL, for what only the leader answers (keep-alives and
+    /// TTLs of leases). Replaced when the leader's URL changes.
+    pub leader_link: Arc<Mutex<Option<(String, Channel)>>>,
 }
+
+/// How long dialing the leader may take.
+const LEADER_DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Shared {
     pub fn state(&self) -> MutexGuard<'_, StateMachine> {
         self.state.lock().expect("state lock")
+    }
+
+    /// The store's current revision.
+    pub fn current_revision(&self) -> Revision {
+        self.state().kv.current_revision()
+    }
+
+    /// A lease ID for a grant that names none: positive (etcd keeps only 63 bits) and not in use.
+    pub fn new_lease_id(&self) -> LeaseId {
+        let mut ids = self.lease_ids.lock().expect("lease id lock");
+        loop {
+            let id = LeaseId((ids.next_id() & (i64::MAX as u64)) as i64);
+            if id.0 != 0 && !self.state().leases.contains(id) {
+                return id;
+            }
+        }
+    }
+
+    /// A channel to the current leader's client API; `None` if there is no leader, this member
+    /// leads, the leader has not published its client URLs yet, or it cannot be reached.
+    pub async fn leader_channel(&self) -> Option<Channel> {
+        let leader = self.status.borrow().leader.filter(|l| *l != self.id)?;
+        let url = self.state().members.get(&leader)?.client_urls.first()?.clone();
+        if let Some((cached, ch)) = self.leader_link.lock().expect("leader link lock").as_ref() {
+            if *cached == url {
+                return Some(ch.clone());
+            }
+        }
+        let endpoint = Endpoint::from_shared(url.clone()).ok()?.connect_timeout(LEADER_DIAL_TIMEOUT).timeout(self.timing.request_timeout());
+        let ch = endpoint.connect().await.ok()?;
+        *self.leader_link.lock().expect("leader link lock") = Some((url, ch.clone()));
+        Some(ch)
     }
 
     /// A response header as etcd fills it: cluster, this member, the given revision, current term.
