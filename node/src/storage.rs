@@ -9,11 +9,13 @@
 //!   cannot trust (raft-rs `storage.rs` states the same contract).
 //!
 //! [`MemLog`] keeps everything in memory: a restart forgets the log. It is the storage of the
-//! foundation milestone; the WAL-backed store implements the same trait.
+//! foundation milestone; [`crate::wal_log::WalLog`] implements the same trait over the WAL and
+//! snapshot files.
 
 use raft::prelude::{ConfState, Entry, HardState, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage};
+use std::time::Duration;
 
 /// A storage failure. The driver stops the node on any of them.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,10 @@ pub enum StorageError {
     Raft(#[from] raft::Error),
     #[error("disk: {0}")]
     Io(String),
+    #[error(transparent)]
+    Wal(#[from] crate::wal::WalError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
 }
 
 /// What the driver writes. Reads go through [`raft::Storage`].
@@ -36,6 +42,11 @@ pub trait LogStore: Storage + Send + 'static {
     fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError>;
     /// Makes everything written so far durable (one fsync for a whole Ready: group commit).
     fn persist(&mut self) -> Result<(), StorageError>;
+    /// Simulated disk time the writes since the last call took, which the driver sleeps off
+    /// between `persist` and sending (see `disk`'s module doc). Zero unless the disk is simulated.
+    fn take_io_delay(&mut self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// The in-memory log.

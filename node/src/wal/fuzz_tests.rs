@@ -8,7 +8,7 @@
 
 use super::record::{self, Kind};
 use super::replay::Record;
-use super::tests::{entry, hs, meta, open, wal_with};
+use super::tests::{entry, hs, meta, open, put_file, wal_with};
 use super::*;
 use crate::disk::SimDisk;
 use rand::rngs::StdRng;
@@ -193,8 +193,7 @@ fn fuzz_opening_a_damaged_wal_never_panics_and_yields_a_well_formed_log() {
         mutate(rng, &mut files[victim].1);
         let disk = SimDisk::new(1);
         for (name, bytes) in &files {
-            disk.create(name).unwrap();
-            disk.append(name, bytes).unwrap();
+            put_file(&disk, name, bytes);
         }
         if let Ok((mut wal, rec, _)) = open(&disk, WalOptions { segment_bytes_max: 400 }) {
             for (k, e) in rec.entries.iter().enumerate() {
@@ -225,9 +224,7 @@ fn every_cut_of_the_newest_segment_opens_losing_only_the_torn_record() {
         let boundary = if whole < 3 { 0 } else { ends[whole - 1] };
         let d = SimDisk::new(2);
         for (name, b) in &files {
-            let b = if *name == newest { &b[..cut as usize] } else { &b[..] };
-            d.create(name).unwrap();
-            d.append(name, b).unwrap();
+            put_file(&d, name, if *name == newest { &b[..cut as usize] } else { &b[..] });
         }
         let (_, rec, report) = open(&d, WalOptions { segment_bytes_max: 400 }).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(report.removed.len(), usize::from(whole < 3), "cut at {cut}");

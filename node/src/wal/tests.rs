@@ -25,6 +25,14 @@ pub(super) fn open(disk: &SimDisk, opts: WalOptions) -> Result<(Wal, Recovered, 
     Wal::open(Arc::new(disk.clone()), opts, &voters())
 }
 
+/// Writes a whole file onto `disk`, synced and named durably.
+pub(super) fn put_file(disk: &SimDisk, name: &str, bytes: &[u8]) {
+    disk.create(name).unwrap();
+    disk.append(name, bytes).unwrap();
+    disk.sync(name).unwrap();
+    disk.sync_dir().unwrap();
+}
+
 fn indexes(r: &Recovered) -> Vec<(u64, u64)> {
     r.entries.iter().map(|e| (e.index, e.term)).collect()
 }
@@ -102,10 +110,7 @@ fn a_torn_tail_at_every_byte_of_the_last_record_is_cut_off() {
     assert_eq!(last_kind, Kind::HardState as u8);
     for cut in last_at + 1..last_at + last_len {
         let torn = SimDisk::new(cut);
-        torn.create(&seg.name).unwrap();
-        torn.append(&seg.name, &bytes[..cut as usize]).unwrap();
-        torn.sync(&seg.name).unwrap();
-        torn.sync_dir().unwrap();
+        put_file(&torn, &seg.name, &bytes[..cut as usize]);
         let (mut wal, rec, report) = open(&torn, WalOptions::default()).unwrap();
         let tail = report.torn_tail.unwrap_or_else(|| panic!("cut at {cut}: no tear reported"));
         assert_eq!((tail.file.as_str(), tail.offset, tail.bytes_cut), (seg.name.as_str(), last_at, cut - last_at), "cut at {cut}");
@@ -264,10 +269,7 @@ fn a_segment_whose_creation_a_crash_interrupted_is_dropped() {
     let mut preamble = Vec::new();
     record::encode(Kind::SegmentHeader, &unborn.header_payload(), &mut preamble);
     for keep in [0, 5, preamble.len()] {
-        disk.create(&unborn.file_name()).unwrap();
-        disk.append(&unborn.file_name(), &preamble[..keep]).unwrap();
-        disk.sync(&unborn.file_name()).unwrap();
-        disk.sync_dir().unwrap();
+        put_file(&disk, &unborn.file_name(), &preamble[..keep]);
         let (mut wal, rec, report) = open(&disk, WalOptions::default()).unwrap();
         assert_eq!(report.removed, vec![unborn.file_name()], "keep {keep}");
         assert_eq!(rec.entries.len(), 3);
@@ -315,11 +317,8 @@ fn leftovers_of_an_interrupted_release_are_removed() {
     let fresh = SimDisk::new(17);
     for name in std::iter::once(all[0]).chain(kept.iter().copied()).map(|s| s.file_name()) {
         let bytes = if name == all[0].file_name() { b"left over".to_vec() } else { disk.read(&name).unwrap() };
-        fresh.create(&name).unwrap();
-        fresh.append(&name, &bytes).unwrap();
-        fresh.sync(&name).unwrap();
+        put_file(&fresh, &name, &bytes);
     }
-    fresh.sync_dir().unwrap();
     let (wal, rec, report) = open(&fresh, small()).unwrap();
     assert_eq!(report.removed, vec![all[0].file_name()]);
     assert_eq!(rec.snapshot.index, 18);
