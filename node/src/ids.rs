@@ -41,11 +41,13 @@ pub fn cluster_id(members: &[MemberId]) -> ClusterId {
 mod tests {
     use super::*;
 
-    /// etcd 3.4.23 with the demo flags of etcd's `Documentation/demo.md` and token `token-01`.
+    /// etcd 3.4.23's demo cluster on one machine (`scripts/local-cluster.sh`): peer URLs
+    /// http://127.0.0.1:2380, :22380, :32380 and token `token-01`. Recorded from Debian's
+    /// etcd-server (tests/golden/etcd-3.4.23/*member-list*).
     #[test]
     fn ids_match_etcd_for_the_demo_cluster() {
-        let m = |ip: &str| member_id(&[format!("http://{ip}:2380")], "token-01");
-        let ids = [m("10.240.0.17"), m("10.240.0.18"), m("10.240.0.19")];
+        let m = |port: u16| member_id(&[format!("http://127.0.0.1:{port}")], "token-01");
+        let ids = [m(2380), m(22380), m(32380)];
         assert_eq!(ids.map(|i| i.to_string()), ["264ae6bc59e99892", "68c2741afd9b3cb9", "4e692cf7935f0b46"]);
         assert_eq!(cluster_id(&ids).to_string(), "c75a71613519a7a9");
     }
