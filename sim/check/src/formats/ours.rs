@@ -37,6 +37,9 @@
 //!   `{"prefix":p}`, `{"range":[start,end]}` or `{"from":start}`; a refusal is
 //!   `{"f":"error","error":"lease_not_found"}`.
 //!
+//! Writing: a recorder streams [`header_line`] and one [`event_line`] per event as its clients
+//! see them; [`render`] writes a finished [`History`].
+//!
 //! Versioning: a reader rejects a header whose `detcd_history` it does not know. Adding
 //! optional fields keeps the version; changing the meaning of one bumps it.
 
@@ -209,6 +212,47 @@ fn header<M: JsonModel>(n: usize, line: &str) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// One event as a recorder writes it (see the module doc for what each means).
+#[derive(Clone, Copy, Debug)]
+pub enum Recorded<'a, I, O> {
+    Invoke(&'a I),
+    Ok(&'a O),
+    Fail,
+    Info,
+}
+
+/// The header line for a history of model `M` (no newline).
+pub fn header_line<M: JsonModel>() -> String {
+    let header = Header {
+        detcd_history: VERSION,
+        model: M::KIND.name().to_string(),
+    };
+    serde_json::to_string(&header).expect("a header serializes")
+}
+
+/// One event line (no newline). A recorder writes the header, then these in the order it saw
+/// the events; each client's own events must come in order (invoke, then its completion).
+pub fn event_line<M: JsonModel>(
+    client: u64,
+    time_ns: u64,
+    event: Recorded<'_, M::Input, M::Output>,
+) -> String {
+    let (kind, input, output) = match event {
+        Recorded::Invoke(input) => (Kind::Invoke, Some(input), None),
+        Recorded::Ok(output) => (Kind::Ok, None, Some(output)),
+        Recorded::Fail => (Kind::Fail, None, None),
+        Recorded::Info => (Kind::Info, None, None),
+    };
+    let e = Event {
+        client,
+        kind,
+        time_ns,
+        input,
+        output,
+    };
+    serde_json::to_string(&e).expect("model types serialize")
+}
+
 /// Writes `history` in our format: each operation as an invoke at its call and an `ok` at its
 /// return, or an `info` right after the invoke when its outcome is unknown.
 ///
@@ -309,6 +353,41 @@ mod tests {
         let mut want = ops;
         want.sort_by_key(|o| (o.call, o.client));
         assert_eq!(back, want, "{text}");
+    }
+
+    #[test]
+    fn recorded_events_write_the_documented_format() {
+        use crate::models::etcd::{KeySet, Revision};
+        let put = Request::Put {
+            key: "a".into(),
+            value: "1".into(),
+            lease: None,
+            prev_kv: false,
+        };
+        let read = Request::Range {
+            keys: KeySet::Key("a".into()),
+        };
+        let lines = [
+            header_line::<Etcd>(),
+            event_line::<Etcd>(0, 1000, Recorded::Invoke(&put)),
+            event_line::<Etcd>(1, 1200, Recorded::Invoke(&read)),
+            event_line::<Etcd>(
+                0,
+                2000,
+                Recorded::Ok(&Response::Put {
+                    revision: Revision(2),
+                    prev_kv: None,
+                }),
+            ),
+            event_line::<Etcd>(1, 2100, Recorded::Info),
+            event_line::<Etcd>(1, 3000, Recorded::Invoke(&read)),
+            event_line::<Etcd>(1, 3100, Recorded::Fail),
+        ];
+        assert_eq!(lines[0], r#"{"detcd_history":1,"model":"etcd"}"#);
+        assert_eq!(lines[4], r#"{"client":1,"kind":"info","time_ns":2100}"#);
+        let h = parse::<Etcd>(&lines.join("\n")).unwrap();
+        assert_eq!(h.len(), 2, "the failed read is dropped");
+        assert_eq!(h.operations()[1].outcome, Outcome::Unknown);
     }
 
     #[test]
