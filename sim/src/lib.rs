@@ -14,6 +14,7 @@
 
 pub mod eventlog;
 pub mod faults;
+pub mod history;
 pub mod scenario;
 pub mod seeds;
 
@@ -23,3 +24,5 @@ pub mod cluster;
 pub mod inject;
 #[cfg(madsim)]
 pub mod run;
+#[cfg(madsim)]
+pub mod workload;

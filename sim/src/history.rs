@@ -1,0 +1,479 @@
+//! The history stage: what the simulated clients saw, in simulated time.
+//!
+//! The workload ([`crate::workload`]) records one [`ClientOp`] per operation a client issued; each
+//! holds the model requests it sent ([`Step`]s: one, or two for `put_lease`, none for `watch`)
+//! with invoke and completion times since the run's start and what came back. From that:
+//! - [`History::to_jsonl`] writes the checker's history format (`detcd_check::formats::ours`,
+//!   model `etcd`), read back by `detcd_check::check_text` / `check_file`;
+//! - [`History::watches_jsonl`] writes the watch streams, for watch checks;
+//! - [`History::stats`] counts outcomes per operation kind and draws throughput and latency
+//!   over time, for the report.
+//!
+//! Worked example: client 0 grants lease 7 and puts `k1` with it, then times out on a read.
+//!
+//! ```text
+//!   ClientOp { client: 0, kind: PutLease, steps: [
+//!       Step { lease_grant 7, invoked 1.000s, completed 1.004s, Ok(lease_grant rev 5) },
+//!       Step { put k1=c0-3 lease 7, invoked 1.004s, completed 1.009s, Ok(put rev 6) } ] }
+//!   ClientOp { client: 0, kind: Get, steps: [
+//!       Step { range k1, invoked 1.050s, completed 2.050s, Info("timeout") } ] }
+//! ```
+//!
+//! becomes these events (plus the header line):
+//!
+//! ```text
+//!   {"client":0,"kind":"invoke","time_ns":1000000000,"input":{"f":"lease_grant","id":7,"ttl_s":5}}
+//!   {"client":1000000,"kind":"invoke","time_ns":1000000000,"input":{"f":"lease_expire","id":7}}
+//!   {"client":1000000,"kind":"info","time_ns":1000000000}
+//!   {"client":0,"kind":"ok","time_ns":1004000000,"output":{"f":"lease_grant","revision":5}}
+//!   ... put invoke/ok, range invoke, then {"client":0,"kind":"info","time_ns":2050000000}
+//! ```
+//!
+//! The `lease_expire` lines are not something a client saw: they say "this lease may run out at
+//! any time after its grant was sent, or never", the only honest statement about expiry (the
+//! etcd model keeps no time). They belong to a pseudo-client per real client,
+//! [`LEASE_EXPIRY_CLIENT_BASE`]` + c`.
+
+use crate::scenario::OpKind;
+use detcd_check::formats::ours::{event_line, header_line, Recorded};
+use detcd_check::models::etcd::{Etcd, KeySet, KeyValue, LeaseId, Request, Response};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Pseudo-clients carrying the "this lease may expire" operations start here (client `c`'s
+/// leases go to `LEASE_EXPIRY_CLIENT_BASE + c`), far above any real client.
+pub const LEASE_EXPIRY_CLIENT_BASE: u64 = 1_000_000;
+const _: () = assert!(crate::scenario::CLIENTS_MAX as u64 <= LEASE_EXPIRY_CLIENT_BASE);
+
+/// What came back for one model request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// A response, converted to the model's form (a definite refusal the model explains, such
+    /// as `lease_not_found`, is an `Ok(Response::Error ..)`).
+    Ok(Response),
+    /// The request certainly had no effect; why.
+    Fail(String),
+    /// Nobody knows whether it took effect; why.
+    Info(String),
+}
+
+/// One model request a client sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub request: Request,
+    /// Since the run's start, when the request was sent.
+    pub invoked: Duration,
+    /// Since the run's start, when the client saw the outcome (`invoked <= completed`).
+    pub completed: Duration,
+    pub outcome: StepOutcome,
+}
+
+/// How a whole client operation ended (its last step, or its watch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeClass {
+    Ok,
+    Fail,
+    Info,
+}
+
+/// One operation a client issued.
+///
+/// Invariants (asserted by [`ClientOp::check_invariants`]):
+/// - `steps` are in order and do not overlap: each is invoked after the previous completed;
+/// - every step but the last is `Ok` (a client stops an operation at its first failure);
+/// - a `watch` operation has no steps and a `watch` record; every other kind has steps and none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClientOp {
+    pub client: usize,
+    pub kind: OpKind,
+    /// The member (0-based) the client sent it to.
+    pub member: usize,
+    pub steps: Vec<Step>,
+    pub watch: Option<WatchRecord>,
+}
+
+impl ClientOp {
+    pub fn check_invariants(&self) {
+        assert_eq!(self.kind == OpKind::Watch, self.watch.is_some(), "{self:?}");
+        assert_eq!(self.kind == OpKind::Watch, self.steps.is_empty(), "{self:?}");
+        for w in self.steps.windows(2) {
+            assert!(matches!(w[0].outcome, StepOutcome::Ok(_)), "a step after a failed one: {self:?}");
+            assert!(w[0].completed <= w[1].invoked, "overlapping steps: {self:?}");
+        }
+        for s in &self.steps {
+            assert!(s.invoked <= s.completed, "completed before invoked: {self:?}");
+        }
+    }
+
+    /// When the operation began.
+    pub fn invoked(&self) -> Duration {
+        match (&self.watch, self.steps.first()) {
+            (Some(w), _) => w.opened,
+            (None, Some(s)) => s.invoked,
+            (None, None) => unreachable!("an operation has steps or a watch"),
+        }
+    }
+
+    /// When the client was done with it.
+    pub fn completed(&self) -> Duration {
+        match (&self.watch, self.steps.last()) {
+            (Some(w), _) => w.closed,
+            (None, Some(s)) => s.completed,
+            (None, None) => unreachable!("an operation has steps or a watch"),
+        }
+    }
+
+    pub fn outcome(&self) -> OutcomeClass {
+        if let Some(w) = &self.watch {
+            return w.outcome;
+        }
+        match &self.steps.last().expect("an operation has steps or a watch").outcome {
+            StepOutcome::Ok(_) => OutcomeClass::Ok,
+            StepOutcome::Fail(_) => OutcomeClass::Fail,
+            StepOutcome::Info(_) => OutcomeClass::Info,
+        }
+    }
+}
+
+/// A watch stream a client opened and what it received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WatchRecord {
+    pub keys: KeySet,
+    /// The revision asked to start from (0: from the current one).
+    pub start_revision: i64,
+    pub opened: Duration,
+    pub closed: Duration,
+    /// The header revision of the "created" response, if the watch was created.
+    pub created_revision: Option<i64>,
+    /// Events received, in order; at most the workload's bound.
+    pub events: Vec<WatchEvent>,
+    /// Why the stream ended.
+    pub end: String,
+    pub outcome: OutcomeClass,
+}
+
+/// One event of a watch stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WatchEvent {
+    /// Since the run's start, when the client received it.
+    pub received: Duration,
+    /// The revision of the response that carried it.
+    pub header_revision: i64,
+    pub kind: WatchEventKind,
+    /// For a delete: the key, and `mod_revision` the deletion's revision (etcd's tombstone).
+    pub kv: KeyValue,
+    pub prev_kv: Option<KeyValue>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchEventKind {
+    Put,
+    Delete,
+}
+
+/// Every operation of a run's clients, per client in issue order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// `ops[c]`: client `c`'s operations, in the order it issued them.
+    pub ops: Vec<Vec<ClientOp>>,
+}
+
+/// Outcome counts of one operation kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+}
+
+/// Throughput and latency in one time bucket, by completion time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Bucket {
+    pub start: Duration,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    /// Latency percentiles (nearest rank) of the requests (not watches) that completed `ok` here.
+    pub p50: Option<Duration>,
+    pub p99: Option<Duration>,
+}
+
+/// Simple numbers for the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub by_kind: BTreeMap<OpKind, Counts>,
+    pub bucket: Duration,
+    /// Consecutive buckets from time 0 to the last completion.
+    pub series: Vec<Bucket>,
+}
+
+impl History {
+    pub fn new(ops: Vec<Vec<ClientOp>>) -> History {
+        for (c, client_ops) in ops.iter().enumerate() {
+            for w in client_ops.windows(2) {
+                assert!(w[0].completed() <= w[1].invoked(), "client {c} has overlapping operations");
+            }
+            for op in client_ops {
+                assert_eq!(op.client, c);
+                op.check_invariants();
+            }
+        }
+        History { ops }
+    }
+
+    /// Every operation, client by client.
+    pub fn all(&self) -> impl Iterator<Item = &ClientOp> {
+        self.ops.iter().flatten()
+    }
+
+    /// The history in the checker's format (`detcd_check::formats::ours`, model `etcd`): a
+    /// header, then every step's invoke and completion, and a `lease_expire` of unknown outcome
+    /// per lease grant that may have happened (see the module doc), ordered by time, then
+    /// client, then the client's own order.
+    pub fn to_jsonl(&self) -> String {
+        let mut events = Vec::new();
+        for (c, client_ops) in self.ops.iter().enumerate() {
+            let mut real = Lines { client: c as u64, next: 0 };
+            let mut expiry = Lines { client: LEASE_EXPIRY_CLIENT_BASE + c as u64, next: 0 };
+            for step in client_ops.iter().flat_map(|op| &op.steps) {
+                real.push(&mut events, step.invoked, Recorded::Invoke(&step.request));
+                if let Request::LeaseGrant { id, .. } = &step.request {
+                    if !matches!(step.outcome, StepOutcome::Fail(_)) {
+                        let expire = Request::LeaseExpire { id: *id };
+                        expiry.push(&mut events, step.invoked, Recorded::Invoke(&expire));
+                        expiry.push(&mut events, step.invoked, Recorded::Info);
+                    }
+                }
+                let completion = match &step.outcome {
+                    StepOutcome::Ok(response) => Recorded::Ok(response),
+                    StepOutcome::Fail(_) => Recorded::Fail,
+                    StepOutcome::Info(_) => Recorded::Info,
+                };
+                real.push(&mut events, step.completed, completion);
+            }
+        }
+        // Per client, times never go back along its sequence, so this keeps each client's order.
+        events.sort_unstable_by_key(|e| (e.time_ns, e.client, e.seq));
+        let mut out = header_line::<Etcd>();
+        out.push('\n');
+        for EventLine { line, .. } in events {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Every watch stream, client by client.
+    pub fn watches(&self) -> impl Iterator<Item = (usize, &WatchRecord)> {
+        self.all().filter_map(|op| op.watch.as_ref().map(|w| (op.client, w)))
+    }
+
+    /// The watch streams as JSON Lines: `{"client":c,"member":m,"watch":{..}}` per stream.
+    pub fn watches_jsonl(&self) -> String {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            client: usize,
+            member: usize,
+            watch: &'a WatchRecord,
+        }
+        let mut out = String::new();
+        for op in self.all() {
+            if let Some(watch) = &op.watch {
+                let line = Line { client: op.client, member: op.member, watch };
+                out.push_str(&serde_json::to_string(&line).expect("watch records serialize"));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Outcome counts per kind, and per `bucket` of completion time: completions by outcome
+    /// and the latency (first invoke to last completion) of those that succeeded, watches
+    /// left out (a watch lasts as long as the client keeps it open).
+    pub fn stats(&self, bucket: Duration) -> Stats {
+        assert!(!bucket.is_zero(), "a stats bucket has a length");
+        let mut by_kind: BTreeMap<OpKind, Counts> = BTreeMap::new();
+        let mut series: Vec<(Bucket, Vec<Duration>)> = Vec::new();
+        for op in self.all() {
+            let counts = by_kind.entry(op.kind).or_default();
+            let i = (nanos(op.completed()) / nanos(bucket)) as usize;
+            while series.len() <= i {
+                let start = bucket * series.len() as u32;
+                series.push((Bucket { start, ok: 0, fail: 0, info: 0, p50: None, p99: None }, Vec::new()));
+            }
+            let (b, latencies) = &mut series[i];
+            match op.outcome() {
+                OutcomeClass::Ok => {
+                    counts.ok += 1;
+                    b.ok += 1;
+                    if op.watch.is_none() {
+                        latencies.push(op.completed() - op.invoked());
+                    }
+                }
+                OutcomeClass::Fail => {
+                    counts.fail += 1;
+                    b.fail += 1;
+                }
+                OutcomeClass::Info => {
+                    counts.info += 1;
+                    b.info += 1;
+                }
+            }
+        }
+        let series = series
+            .into_iter()
+            .map(|(mut b, mut latencies)| {
+                latencies.sort_unstable();
+                b.p50 = percentile(&latencies, 50);
+                b.p99 = percentile(&latencies, 99);
+                b
+            })
+            .collect();
+        Stats { by_kind, bucket, series }
+    }
+}
+
+/// One line of [`History::to_jsonl`] with its sort key.
+struct EventLine {
+    time_ns: u64,
+    client: u64,
+    /// Position in its client's own order.
+    seq: usize,
+    line: String,
+}
+
+/// One (pseudo-)client's lines, numbered in the order it wrote them.
+struct Lines {
+    client: u64,
+    next: usize,
+}
+
+impl Lines {
+    fn push(&mut self, events: &mut Vec<EventLine>, at: Duration, event: Recorded<'_, Request, Response>) {
+        let time_ns = nanos(at);
+        let line = event_line::<Etcd>(self.client, time_ns, event);
+        events.push(EventLine { time_ns, client: self.client, seq: self.next, line });
+        self.next += 1;
+    }
+}
+
+/// The nearest-rank `p`th percentile of sorted `values`.
+fn percentile(sorted: &[Duration], p: usize) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).expect("a run lasts less than 584 years")
+}
+
+/// A lease id the workload never grants twice: client `c`'s `n`th lease.
+pub fn lease_id(client: usize, n: u64) -> LeaseId {
+    assert!(n < 1 << 32, "a client grants fewer than 2^32 leases");
+    LeaseId((((client as i64) + 1) << 32) | n as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use detcd_check::linearizability::NoDeadline;
+    use detcd_check::models::etcd::Revision;
+    use detcd_check::{check_text, Format, ModelKind, Verdict};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn step(request: Request, invoked: u64, completed: u64, outcome: StepOutcome) -> Step {
+        Step { request, invoked: ms(invoked), completed: ms(completed), outcome }
+    }
+
+    fn op(client: usize, kind: OpKind, steps: Vec<Step>) -> ClientOp {
+        ClientOp { client, kind, member: 0, steps, watch: None }
+    }
+
+    fn put(key: &str, value: &str, lease: Option<LeaseId>) -> Request {
+        Request::Put { key: key.into(), value: value.into(), lease, prev_kv: false }
+    }
+
+    fn get(key: &str) -> Request {
+        Request::Range { keys: KeySet::Key(key.into()) }
+    }
+
+    fn kv(key: &str, value: &str, rev: i64, lease: Option<LeaseId>) -> KeyValue {
+        KeyValue { key: key.into(), value: value.into(), create_revision: Revision(rev), mod_revision: Revision(rev), version: 1, lease }
+    }
+
+    /// Client 0 puts with a lease; client 1 reads the key, then (later) finds it gone: only
+    /// the recorded "may expire" operation explains that.
+    fn leased_history(second_read: (i64, Vec<KeyValue>)) -> History {
+        let lease = lease_id(0, 0);
+        let ok = StepOutcome::Ok;
+        History::new(vec![
+            vec![op(
+                0,
+                OpKind::PutLease,
+                vec![
+                    step(Request::LeaseGrant { id: lease, ttl_s: 2 }, 10, 20, ok(Response::LeaseGrant { revision: Revision(1) })),
+                    step(put("k1", "c0-0", Some(lease)), 20, 30, ok(Response::Put { revision: Revision(2), prev_kv: None })),
+                ],
+            )],
+            vec![
+                op(1, OpKind::Get, vec![step(get("k1"), 40, 50, ok(Response::Range { revision: Revision(2), kvs: vec![kv("k1", "c0-0", 2, Some(lease))] }))]),
+                op(1, OpKind::Put, vec![step(put("k2", "c1-0", None), 60, 1060, StepOutcome::Info("timeout".into()))]),
+                op(1, OpKind::Get, vec![step(get("k1"), 5000, 5010, StepOutcome::Fail("connection refused".into()))]),
+                op(1, OpKind::Get, vec![step(get("k1"), 5020, 5030, ok(Response::Range { revision: Revision(second_read.0), kvs: second_read.1 }))]),
+            ],
+        ])
+    }
+
+    fn verdict(h: &History) -> Verdict {
+        check_text(&h.to_jsonl(), ModelKind::Etcd, Some(Format::Ours), &NoDeadline).expect("the history parses").verdict
+    }
+
+    #[test]
+    fn the_checker_reads_what_the_history_writes_including_possible_lease_expiry() {
+        let gone = leased_history((3, vec![]));
+        let text = gone.to_jsonl();
+        assert!(text.starts_with("{\"detcd_history\":1,\"model\":\"etcd\"}\n"), "{text}");
+        assert!(text.contains(r#"{"client":1000000,"kind":"invoke","time_ns":10000000,"input":{"f":"lease_expire","#), "{text}");
+        assert_eq!(verdict(&gone), Verdict::Ok, "the lease may have expired:\n{text}");
+        // Two more writes that leave k1 in place: only one (the unknown put) could have happened.
+        let impossible = leased_history((4, vec![kv("k1", "c0-0", 2, Some(lease_id(0, 0)))]));
+        assert!(matches!(verdict(&impossible), Verdict::Illegal(_)), "{}", impossible.to_jsonl());
+    }
+
+    #[test]
+    fn stats_count_outcomes_per_kind_and_bucket_latencies() {
+        let s = leased_history((3, vec![])).stats(ms(100));
+        assert_eq!(s.by_kind[&OpKind::Get], Counts { ok: 2, fail: 1, info: 0 });
+        assert_eq!(s.by_kind[&OpKind::Put], Counts { ok: 0, fail: 0, info: 1 });
+        assert_eq!(s.by_kind[&OpKind::PutLease], Counts { ok: 1, fail: 0, info: 0 });
+        assert_eq!(s.series.len(), 51, "0 ms .. 5030 ms in 100 ms buckets");
+        let first = &s.series[0];
+        assert_eq!((first.ok, first.p50, first.p99), (2, Some(ms(10)), Some(ms(20))));
+        assert_eq!((s.series[10].info, s.series[50].ok, s.series[50].fail), (1, 1, 1));
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!((percentile(&v, 50), percentile(&v, 99)), (Some(ms(50)), Some(ms(99))));
+        assert_eq!(percentile(&v[..1], 99), Some(ms(1)));
+        assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn lease_ids_are_unique_per_client_and_positive() {
+        assert_ne!(lease_id(0, 1), lease_id(1, 0));
+        assert!(lease_id(0, 0).0 > 0);
+        assert!(lease_id(crate::scenario::CLIENTS_MAX - 1, (1 << 32) - 1).0 > 0);
+    }
+}
