@@ -49,6 +49,7 @@ TMP=$(mktemp -d /tmp/etcd-reference.XXXXXX)
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$TMP"
 }
@@ -84,37 +85,92 @@ if [[ $ready != 1 ]]; then
 fi
 
 mkdir -p "$OUT"
-rm -f "$OUT"/[0-9][0-9]-*.txt
+rm -f "$OUT"/[0-9][0-9]-*.txt "$OUT"/[0-9][0-9][0-9]-*.txt
+
+# Background jobs (&JOB lines), captured lease IDs (NAME>VAR lines): see tests/lib.rs `Kind`.
+SETTLE=1.5
+declare -A JOB_PID JOB_ARGS VARS
+
+# write_record FILE ARGS STDIN_SPEC OUT ERR TRAILER...: one golden file, as record() in tests/lib.rs.
+write_record() {
+  local file=$1 args=$2 spec=$3 outf=$4 errf=$5; shift 5
+  {
+    printf '$ etcdctl %s\n' "$args"
+    [[ -n $spec ]] && printf '< %s\n' "$spec"
+    printf -- '--- stdout\n'
+    out=$(cat "$outf"); [[ -n $out ]] && printf '%s\n' "$out"
+    printf -- '--- stderr\n'
+    err=$(cat "$errf"); [[ -n $err ]] && printf '%s\n' "$err"
+    for t in "$@"; do printf -- '--- %s\n' "$t"; done
+  } >"$file"
+}
+
+# expand ARGS: replaces {VAR} by captured values, then splits with plain quoting.
+expand() {
+  local a=$1 v
+  for v in "${!VARS[@]}"; do a=${a//\{$v\}/${VARS[$v]}}; done
+  eval "argv=($a)"   # commands.txt allows plain quoting only
+  if [[ " $a" != *" --endpoints"* ]]; then argv=(--endpoints="$ENDPOINTS" "${argv[@]}"); fi
+}
 
 n=0
 while IFS= read -r line || [[ -n $line ]]; do
   [[ -z $line || $line == \#* ]] && continue
-  n=$((n + 1))
-  IFS=$'\t' read -r name args stdin_spec <<<"$line" || true
-  eval "argv=($args)"   # commands.txt allows plain quoting only
-  if [[ " $args" != *" --endpoints"* ]]; then argv=(--endpoints="$ENDPOINTS" "${argv[@]}"); fi
-  if [[ -z ${stdin_spec:-} ]]; then
-    cp /dev/null "$TMP/stdin"
-  elif [[ $stdin_spec == @bytes:* ]]; then
-    head -c "${stdin_spec#@bytes:}" /dev/zero | tr '\0' x >"$TMP/stdin"
-  else
-    printf '%b' "$stdin_spec" >"$TMP/stdin"
+  IFS=$'\t' read -r head args stdin_spec <<<"$line" || true
+  stdin_spec=${stdin_spec:-}
+  name=${head%%>*}; capture=""
+  [[ $head == *">"* ]] && capture=${head#*>}
+  if [[ $name == @sleep ]]; then
+    sleep "$args"; continue
   fi
-  set +e
-  "$ETCDCTL" "${argv[@]}" <"$TMP/stdin" >"$TMP/out" 2>"$TMP/err"
-  code=$?
-  set -e
-  file=$(printf '%s/%02d-%s.txt' "$OUT" "$n" "$name")
-  {
-    printf '$ etcdctl %s\n' "$args"
-    [[ -n ${stdin_spec:-} ]] && printf '< %s\n' "$stdin_spec"
-    printf -- '--- stdout\n'
-    out=$(cat "$TMP/out"); [[ -n $out ]] && printf '%s\n' "$out"
-    printf -- '--- stderr\n'
-    err=$(cat "$TMP/err"); [[ -n $err ]] && printf '%s\n' "$err"
-    printf -- '--- exit %d\n' "$code"
-  } >"$file"
-  printf '%-45s exit %d\n' "$(basename "$file")" "$code"
+  if [[ $name == \&* ]]; then
+    job=${name#&}
+    expand "$args"
+    # Job control on: without it bash starts background commands with SIGINT ignored, and Ctrl-C
+    # (the ^JOB line) would not reach etcdctl.
+    set -m
+    "$ETCDCTL" "${argv[@]}" </dev/null >"$TMP/job-$job.out" 2>"$TMP/job-$job.err" &
+    JOB_PID[$job]=$! JOB_ARGS[$job]=$args
+    set +m
+    sleep "$SETTLE"; continue
+  fi
+  n=$((n + 1))
+  file=$(printf '%s/%03d-%s.txt' "$OUT" "$n" "$name")
+  if [[ $args == =* || $args == ^* ]]; then
+    job=${args:1}
+    [[ -n ${JOB_PID[$job]:-} ]] || { echo "commands.txt: no job $job" >&2; exit 1; }
+    sleep "$SETTLE"
+    if [[ $args == =* ]]; then
+      write_record "$file" "${JOB_ARGS[$job]} &" "" "$TMP/job-$job.out" "$TMP/job-$job.err" running
+      code=running
+    else
+      kill -INT "${JOB_PID[$job]}" 2>/dev/null || true
+      set +e; wait "${JOB_PID[$job]}"; code=$?; set -e
+      unset "JOB_PID[$job]"
+      write_record "$file" "${JOB_ARGS[$job]} &" "" "$TMP/job-$job.out" "$TMP/job-$job.err" "interrupted (SIGINT)" "exit $code"
+    fi
+    cp "$TMP/job-$job.out" "$TMP/out"
+  else
+    expand "$args"
+    if [[ -z $stdin_spec ]]; then
+      cp /dev/null "$TMP/stdin"
+    elif [[ $stdin_spec == @bytes:* ]]; then
+      head -c "${stdin_spec#@bytes:}" /dev/zero | tr '\0' x >"$TMP/stdin"
+    else
+      printf '%b' "$stdin_spec" >"$TMP/stdin"
+    fi
+    set +e
+    "$ETCDCTL" "${argv[@]}" <"$TMP/stdin" >"$TMP/out" 2>"$TMP/err"
+    code=$?
+    set -e
+    write_record "$file" "$args" "$stdin_spec" "$TMP/out" "$TMP/err" "exit $code"
+  fi
+  if [[ -n $capture ]]; then
+    VARS[$capture]=$(grep -oE '\b[0-9a-f]{16}\b' "$TMP/out" | head -n1)
+    [[ -n ${VARS[$capture]} ]] || { echo "$(basename "$file"): no lease ID to capture" >&2; exit 1; }
+  fi
+  printf '%-45s exit %s\n' "$(basename "$file")" "$code"
 done <"$COMMANDS"
+for job in "${!JOB_PID[@]}"; do kill "${JOB_PID[$job]}" 2>/dev/null || true; done
 
 echo "wrote $n files to $OUT"

@@ -186,7 +186,7 @@ pub fn run_with_timeout(mut cmd: Proc, stdin: &[u8], timeout: Duration) -> Outpu
     Output {
         stdout,
         stderr,
-        code: status.code().unwrap_or(-1),
+        code: if timed_out { -1 } else { exit_code(status) },
         timed_out,
     }
 }
@@ -209,7 +209,8 @@ impl Etcdctl {
         }
     }
 
-    pub fn run<S: AsRef<str>>(&self, args: &[S], stdin: &[u8]) -> Output {
+    /// The etcdctl process for `args`, with `--endpoints` added unless the args name endpoints.
+    pub fn command<S: AsRef<str>>(&self, args: &[S]) -> Proc {
         let mut cmd = Proc::new(&self.bin);
         cmd.env("ETCDCTL_API", "3");
         // No ETCDCTL_* from the caller's environment may change the output.
@@ -224,7 +225,11 @@ impl Etcdctl {
             cmd.arg(format!("--endpoints={}", self.endpoints));
         }
         cmd.args(args.iter().map(|a| a.as_ref()));
-        run_with_timeout(cmd, stdin, self.timeout)
+        cmd
+    }
+
+    pub fn run<S: AsRef<str>>(&self, args: &[S], stdin: &[u8]) -> Output {
+        run_with_timeout(self.command(args), stdin, self.timeout)
     }
 
     /// Runs and panics (with both streams) unless it exits 0; returns stdout.
@@ -520,12 +525,37 @@ impl Stdin {
     }
 }
 
+/// What a line of `commands.txt` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// Runs etcdctl and waits for it (the default).
+    Run,
+    /// `&JOB<TAB>ARGS`: starts etcdctl in the background as job JOB, then waits [`SETTLE`].
+    /// Records nothing and takes no number.
+    Start,
+    /// `NAME<TAB>=JOB`: after [`SETTLE`], records what JOB has printed so far (it keeps running).
+    Peek { job: String },
+    /// `NAME<TAB>^JOB`: after [`SETTLE`], interrupts JOB (SIGINT, as Ctrl-C), waits for it to exit
+    /// and records everything it printed and its exit code.
+    Stop { job: String },
+    /// `@sleep<TAB>SECONDS`: waits. Records nothing and takes no number.
+    Sleep { seconds: u64 },
+}
+
+/// How long a background job gets to start (connect, create its watch, take or queue for its lock)
+/// or to print what the commands before it caused, before the next line runs.
+pub const SETTLE: Duration = Duration::from_millis(1500);
+
 #[derive(Debug, Clone)]
 pub struct Command {
-    /// 1-based position among the command lines.
+    /// 1-based position among the recorded lines (0 for lines that record nothing).
     pub index: usize,
     pub name: String,
-    /// ARGS as written in the file.
+    pub kind: Kind,
+    /// `NAME>VAR`: after the command, VAR holds the first 16-hex-digit word of its stdout (a lease
+    /// ID), and `{VAR}` in later ARGS is replaced by it.
+    pub capture: Option<String>,
+    /// ARGS as written in the file (for Peek/Stop: the job's ARGS).
     pub args: String,
     pub argv: Vec<String>,
     /// STDIN as written in the file ("" for none).
@@ -534,47 +564,87 @@ pub struct Command {
 }
 
 impl Command {
-    /// `NN-name.txt`.
+    /// `NNN-name.txt`.
     pub fn file_name(&self) -> String {
-        format!("{:02}-{}.txt", self.index, self.name)
+        format!("{:03}-{}.txt", self.index, self.name)
+    }
+
+    /// Whether the line produces a record (and so a golden file).
+    pub fn recorded(&self) -> bool {
+        matches!(self.kind, Kind::Run | Kind::Peek { .. } | Kind::Stop { .. })
+    }
+
+    /// `argv` with every `{VAR}` replaced by its captured value.
+    pub fn argv_with(&self, vars: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+        self.argv
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                for (k, v) in vars {
+                    a = a.replace(&format!("{{{k}}}"), v);
+                }
+                a
+            })
+            .collect()
     }
 }
 
-/// Parses `commands.txt`: `NAME<TAB>ARGS[<TAB>STDIN]`, `#` comments, blank lines.
+/// The first word of `out` that looks like an etcdctl lease ID (16 lower-case hex digits).
+pub fn first_hex16(out: &str) -> Option<String> {
+    out.split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| w.len() == 16 && w.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .map(String::from)
+}
+
+/// Parses `commands.txt`: `NAME<TAB>ARGS[<TAB>STDIN]`, `#` comments, blank lines; see [`Kind`] for
+/// the background-job and sleep lines.
 pub fn parse_commands(text: &str) -> Vec<Command> {
-    let mut cmds = Vec::new();
+    let mut cmds: Vec<Command> = Vec::new();
+    let mut jobs: std::collections::BTreeMap<String, (String, Vec<String>)> = std::collections::BTreeMap::new();
+    let mut index = 0;
     for (ln, line) in text.lines().enumerate() {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
+        let at = |e: String| -> String { format!("commands.txt:{}: {e}", ln + 1) };
         let mut parts = line.splitn(3, '\t');
-        let name = parts.next().unwrap().to_string();
-        let args = parts
-            .next()
-            .unwrap_or_else(|| panic!("commands.txt:{}: no ARGS field", ln + 1))
-            .to_string();
+        let head = parts.next().unwrap().to_string();
+        let args = parts.next().unwrap_or_else(|| panic!("{}", at("no ARGS field".into()))).to_string();
         let stdin_spec = parts.next().unwrap_or("").to_string();
+        let (head, capture) = match head.split_once('>') {
+            Some((h, v)) => (h.to_string(), Some(v.to_string())),
+            None => (head, None),
+        };
         let stdin = if stdin_spec.is_empty() {
             Stdin::None
         } else if let Some(n) = stdin_spec.strip_prefix("@bytes:") {
-            Stdin::Bytes(
-                n.parse()
-                    .unwrap_or_else(|_| panic!("commands.txt:{}: bad @bytes:N", ln + 1)),
-            )
+            Stdin::Bytes(n.parse().unwrap_or_else(|_| panic!("{}", at("bad @bytes:N".into()))))
         } else {
             Stdin::Text(stdin_spec.clone())
         };
-        let argv = split_args(&args).unwrap_or_else(|e| panic!("commands.txt:{}: {e}", ln + 1));
-        cmds.push(Command {
-            index: cmds.len() + 1,
-            name,
-            args,
-            argv,
-            stdin_spec,
-            stdin,
-        });
+        let (name, kind, args, argv) = if head == "@sleep" {
+            let seconds = args.trim().parse().unwrap_or_else(|_| panic!("{}", at("@sleep wants whole seconds".into())));
+            (head.clone(), Kind::Sleep { seconds }, args, vec![])
+        } else if let Some(job) = head.strip_prefix('&') {
+            let argv = split_args(&args).unwrap_or_else(|e| panic!("{}", at(e)));
+            assert!(jobs.insert(job.to_string(), (args.clone(), argv.clone())).is_none(), "{}", at(format!("job {job} started twice")));
+            (job.to_string(), Kind::Start, args, argv)
+        } else if let Some(job) = args.strip_prefix('=').or_else(|| args.strip_prefix('^')) {
+            let (jargs, jargv) = jobs.get(job).cloned().unwrap_or_else(|| panic!("{}", at(format!("no job {job} started before"))));
+            let kind = if args.starts_with('=') { Kind::Peek { job: job.to_string() } } else { Kind::Stop { job: job.to_string() } };
+            (head.clone(), kind, jargs, jargv)
+        } else {
+            let argv = split_args(&args).unwrap_or_else(|e| panic!("{}", at(e)));
+            (head.clone(), Kind::Run, args, argv)
+        };
+        let mut cmd = Command { index: 0, name, kind, capture, args, argv, stdin_spec, stdin };
+        if cmd.recorded() {
+            index += 1;
+            cmd.index = index;
+        }
+        cmds.push(cmd);
     }
-    assert!(cmds.len() < 100, "NN-name.txt numbering has two digits");
+    assert!(index < 1000, "NNN-name.txt numbering has three digits");
     cmds
 }
 
@@ -679,7 +749,8 @@ pub fn unescape(s: &str) -> String {
 /// --- exit CODE
 /// ```
 pub fn record(cmd: &Command, out: &Output) -> String {
-    let mut s = format!("$ etcdctl {}\n", cmd.args);
+    let background = matches!(cmd.kind, Kind::Peek { .. } | Kind::Stop { .. });
+    let mut s = format!("$ etcdctl {}{}\n", cmd.args, if background { " &" } else { "" });
     if !cmd.stdin_spec.is_empty() {
         s += &format!("< {}\n", cmd.stdin_spec);
     }
@@ -694,11 +765,132 @@ pub fn record(cmd: &Command, out: &Output) -> String {
     };
     section(&mut s, "--- stdout", &out.stdout);
     section(&mut s, "--- stderr", &out.stderr);
-    if out.timed_out {
-        s += "--- timed out (killed)\n";
+    match cmd.kind {
+        Kind::Peek { .. } => s += "--- running\n",
+        _ => {
+            if matches!(cmd.kind, Kind::Stop { .. }) {
+                s += "--- interrupted (SIGINT)\n";
+            }
+            if out.timed_out {
+                s += "--- timed out (killed)\n";
+            }
+            s += &format!("--- exit {}\n", out.code);
+        }
     }
-    s += &format!("--- exit {}\n", out.code);
     s
+}
+
+/// `rec` with the lines of each section sorted, for commands whose output order is the order in
+/// which concurrent answers arrived (`endpoint health` with several endpoints).
+pub fn sort_section_lines(rec: &str) -> String {
+    let mut out = String::new();
+    let mut section: Vec<&str> = Vec::new();
+    for line in rec.lines() {
+        if line.starts_with("--- ") || line.starts_with("$ ") || line.starts_with("< ") {
+            section.sort_unstable();
+            for l in section.drain(..) {
+                out += l;
+                out.push('\n');
+            }
+            out += line;
+            out.push('\n');
+        } else {
+            section.push(line);
+        }
+    }
+    section.sort_unstable();
+    for l in section {
+        out += l;
+        out.push('\n');
+    }
+    out
+}
+
+/// Whether the order of `c`'s output lines depends on timing (see [`sort_section_lines`]).
+pub fn order_is_timing(c: &Command) -> bool {
+    c.argv.len() >= 2 && c.argv[0] == "endpoint" && c.argv[1] == "health" && !c.argv.iter().any(|a| a.starts_with("--endpoints"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Background jobs
+
+/// An etcdctl running in the background (`&JOB` lines), its output collected as it comes.
+pub struct Job {
+    child: Child,
+    stdout: std::sync::Arc<Mutex<Vec<u8>>>,
+    stderr: std::sync::Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Job {
+    /// Starts `etcdctl ARGS` (endpoints added as [`Etcdctl::run`] does) with no input.
+    pub fn start<S: AsRef<str>>(ctl: &Etcdctl, args: &[S]) -> Job {
+        let mut cmd = ctl.command(args);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let collect = |mut r: Box<dyn Read + Send>| {
+            let buf = std::sync::Arc::new(Mutex::new(Vec::new()));
+            let b = buf.clone();
+            let t = std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = r.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    b.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
+            });
+            (buf, t)
+        };
+        let (stdout, t1) = collect(Box::new(child.stdout.take().unwrap()));
+        let (stderr, t2) = collect(Box::new(child.stderr.take().unwrap()));
+        Job { child, stdout, stderr, readers: vec![t1, t2] }
+    }
+
+    /// What the job printed so far.
+    pub fn peek(&self) -> Output {
+        let text = |b: &Mutex<Vec<u8>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
+        Output { stdout: text(&self.stdout), stderr: text(&self.stderr), code: 0, timed_out: false }
+    }
+
+    /// Interrupts the job (SIGINT) and waits up to `timeout` for it to exit (then kills it). The
+    /// exit code of a process ended by a signal is 128 + the signal, as a shell reports it.
+    pub fn stop(mut self, timeout: Duration) -> Output {
+        let _ = Proc::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + timeout;
+        let mut timed_out = false;
+        let status = loop {
+            match self.child.try_wait().expect("try_wait") {
+                Some(s) => break s,
+                None if Instant::now() >= deadline => {
+                    timed_out = true;
+                    let _ = self.child.kill();
+                    break self.child.wait().expect("wait");
+                }
+                None => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        for t in self.readers.drain(..) {
+            let _ = t.join();
+        }
+        let mut out = self.peek();
+        out.code = exit_code(status);
+        out.timed_out = timed_out;
+        out
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The exit code, or 128 + the signal for a process a signal ended (as a shell reports it).
+pub fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(-1)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -714,11 +906,19 @@ pub struct Masker {
     /// The cluster's member IDs: a header's member_id / a status's leader is masked only when
     /// it is one of them (any other value still shows as a difference).
     pub member_ids: BTreeSet<u64>,
+    /// Captured lease IDs (`NAME>VAR` lines) by variable: shown as `<VAR>`, in hex and decimal.
+    pub vars: Vec<(String, String)>,
 }
 
 impl Masker {
     pub fn new(member_ids: BTreeSet<u64>) -> Self {
-        Masker { member_ids }
+        Masker { member_ids, vars: Vec::new() }
+    }
+
+    /// Also masks the lease ID `hex` (captured as `var`).
+    pub fn with_var(mut self, var: &str, hex: &str) -> Self {
+        self.vars.push((var.to_string(), hex.to_string()));
+        self
     }
 
     pub fn mask(&self, text: &str) -> String {
@@ -774,6 +974,33 @@ impl Masker {
 
     fn mask_line(&self, line: &str) -> String {
         let mut l = line.to_string();
+        // Lease IDs differ between clusters: captured ones by name, in hex and as JSON decimals.
+        for (var, hex) in &self.vars {
+            l = l.replace(hex.as_str(), &format!("<{var}>"));
+            if let Ok(n) = u64::from_str_radix(hex, 16) {
+                for key in ["\"lease\":", "\"id\":", "\"ID\":"] {
+                    l = l.replace(&format!("{key}{n}"), &format!("{key}<{var}>"));
+                }
+            }
+        }
+        // The lease of an `etcdctl lock`/`elect` session shows only in its key: NAME/<lease hex>.
+        if let Some((name, hex)) = l.rsplit_once('/') {
+            if !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                && (1..=16).contains(&hex.len())
+                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                l = format!("{name}/<lease>");
+            }
+        }
+        // A lease's remaining TTL counts down.
+        if let Some(p) = l.find("remaining(") {
+            let start = p + "remaining(".len();
+            if let Some(end) = l[start..].find(')').map(|e| start + e) {
+                l.replace_range(start..end, "<ttl>");
+            }
+        }
+        l = replace_number(&l, "\"ttl\":", |_| Some("<ttl>".into()));
         // `endpoint status` (simple): ENDPOINT, ID, VERSION, DB SIZE, IS LEADER, IS LEARNER,
         // RAFT TERM, RAFT INDEX, RAFT APPLIED INDEX, ERRORS
         let f: Vec<&str> = l.split(", ").collect();

@@ -15,8 +15,12 @@ use crate::pb::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::pb::peer::peer_server::PeerServer;
 use crate::pb::etcdserverpb::lease_server::LeaseServer;
 use crate::pb::etcdserverpb::watch_server::WatchServer;
+use crate::pb::v3electionpb::election_server::ElectionServer;
+use crate::pb::v3lockpb::lock_server::LockServer;
 use crate::request::{MemberAttributes, Op, RequestIds};
-use crate::server::{run_lessor, ClusterService, KvService, LeaseService, MaintenanceService, Shared, WatchService};
+use crate::server::{
+    run_lessor, ClusterService, ElectionService, KvService, LeaseService, LockService, MaintenanceService, Shared, WatchService,
+};
 use crate::state::StateMachine;
 use crate::storage::LogStore;
 use crate::transport::{PeerService, Transport};
@@ -131,12 +135,16 @@ impl Node {
             let maintenance = MaintenanceServer::new(MaintenanceService { shared: shared.clone() });
             let watch = WatchServer::new(WatchService { shared: shared.clone() }).max_decoding_message_size(max_msg);
             let lease = LeaseServer::new(LeaseService { shared: shared.clone() });
+            let lock = LockServer::new(LockService { shared: shared.clone() });
+            let election = ElectionServer::new(ElectionService { shared: shared.clone() });
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
             tasks.push(tokio::spawn(async move {
                 let r = tonic::transport::Server::builder()
                     .add_service(kv)
                     .add_service(watch)
                     .add_service(lease)
+                    .add_service(lock)
+                    .add_service(election)
                     .add_service(cluster)
                     .add_service(maintenance)
                     .serve_with_shutdown(addr, until_shutdown(shutdown))

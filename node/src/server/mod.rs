@@ -7,12 +7,17 @@
 //! `Unimplemented` with a message saying so, never a fake success.
 
 mod cluster;
+mod election;
 mod kv;
 mod lease;
+mod lock;
 mod maintenance;
+mod recipes;
 mod watch;
 
 pub use cluster::ClusterService;
+pub use election::ElectionService;
+pub use lock::LockService;
 pub use kv::KvService;
 pub use lease::{run_lessor, LeaseService};
 pub use maintenance::MaintenanceService;
