@@ -18,3 +18,6 @@ cargo test --workspace
 
 echo "== simulation build: cargo simtest"
 cargo simtest
+
+echo "== simulation build: the node's own sim tests (lease expiry on every member, watch resume)"
+cargo test --config 'build.rustflags=["--cfg","madsim"]' --target-dir target/sim -p detcd-node --test sim_leases_watches
