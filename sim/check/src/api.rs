@@ -86,7 +86,9 @@ pub fn check_text(
     format: Option<Format>,
     deadline: &dyn Deadline,
 ) -> Result<Report, CheckError> {
-    let format = format.or_else(|| detect(text)).ok_or(CheckError::UnknownFormat)?;
+    let format = format
+        .or_else(|| detect(text))
+        .ok_or(CheckError::UnknownFormat)?;
     let mismatch = |holds| CheckError::ModelMismatch {
         format,
         model,
@@ -107,9 +109,7 @@ pub fn check_text(
         (Format::Jepsen, _) => return Err(mismatch(ModelKind::Register)),
         (Format::PorcupineKv, _) => return Err(mismatch(ModelKind::KvAppend)),
     };
-    let description = format!(
-        "{model} model, {format} format, {operations} operations: {verdict}"
-    );
+    let description = format!("{model} model, {format} format, {operations} operations: {verdict}");
     Ok(Report {
         verdict,
         model,

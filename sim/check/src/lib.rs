@@ -23,9 +23,13 @@
 //! **Limits.**
 //! - It checks what the history records. An operation the recorder missed, or a wrong time
 //!   stamp, changes the question. Times must come from one clock shared by all clients (the
-//!   simulator's virtual time); equal times count as concurrent.
-//! - The search is NP-complete in general: a very concurrent history can exhaust the budget
-//!   (answer 3, "unknown"), never a wrong answer. Memory is bounded likewise.
+//!   simulator's virtual time); equal times count as concurrent (the lenient reading).
+//! - An operation recorded as failed (`fail`) is taken to have had no effect and is dropped;
+//!   only record `fail` when that is certain, otherwise `info` (unknown outcome).
+//! - The search is NP-complete in general. A history with many concurrent writes whose order
+//!   only a late read reveals (kv-append with 5 to 10 appends in flight on one key), or many
+//!   operations of unknown outcome, can exhaust the budget: the answer is then 3, "unknown",
+//!   never a wrong one. Memory is bounded likewise (`MEMO_*_MAX`). See BENCH.md for numbers.
 //! - A model is a specification, not etcd: what a model leaves out (see each model's doc) is
 //!   not checked. The etcd model has no reads at past revisions, no compaction, no TTLs.
 //!
@@ -47,6 +51,18 @@
 //! `sim check FILE --model etcd|register|kv-append [--format ours|jepsen|porcupine-kv]` exits
 //! with [`Report::exit_code`]: **0** linearizable, **1** not linearizable, **3** unknown (time
 //! budget spent), and **2** ([`CheckError::EXIT_CODE`]) for bad input or usage.
+//!
+//! ## Layout
+//! - [`linearizability`]: the model API ([`linearizability::Model`]), histories, the search
+//!   (pure; no clock, no files), verdicts and violation reports;
+//! - [`models`]: `register`, `kv_append`, `etcd`;
+//! - [`formats`]: parsers (and our format's writer), format detection;
+//! - [`check_file`] / [`check_text`]: what the CLI calls;
+//! - [`io`]: the I/O seam (wall-clock deadline, reading files).
+//!
+//! Tests: `cargo test -p detcd-check` (Porcupine's corpus with its verdicts, ok/bad pairs per
+//! model, fixed-seed property tests, end-to-end). Benchmark: `cargo run --release -p
+//! detcd-check --example bench_check` (results in `sim/check/BENCH.md`).
 //!
 //! ## Not here yet
 //! Checks over the nodes' event logs (Raft: one leader per term, terms never go back,

@@ -58,7 +58,11 @@ fn check_folder(folder: &str, model: ModelKind, format: Format) {
             _ => panic!(
                 "{}: expected {}, got {}",
                 path.display(),
-                if linearizable { "linearizable" } else { "not linearizable" },
+                if linearizable {
+                    "linearizable"
+                } else {
+                    "not linearizable"
+                },
                 report.description
             ),
         }
@@ -79,5 +83,8 @@ fn porcupine_kv_histories_get_porcupines_verdicts() {
 fn a_foreign_format_refuses_a_model_it_does_not_hold() {
     let Some(dir) = corpus() else { return };
     let err = check_file(&dir.join("kv/c01-ok.txt"), ModelKind::Etcd, None, BUDGET).unwrap_err();
-    assert_eq!(err.to_string(), "the porcupine-kv format holds kv-append histories, not etcd");
+    assert_eq!(
+        err.to_string(),
+        "the porcupine-kv format holds kv-append histories, not etcd"
+    );
 }

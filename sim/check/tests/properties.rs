@@ -25,43 +25,93 @@ where
     for case in 0..CASES {
         let mut rng = StdRng::seed_from_u64(seed + case);
         let history = generate(spec, shape, &mut rng);
-        assert_eq!(check(model, &history, &NoDeadline), Verdict::Ok, "seed {}", seed + case);
+        assert_eq!(
+            check(model, &history, &NoDeadline),
+            Verdict::Ok,
+            "seed {}",
+            seed + case
+        );
         if let Some(bad) = corrupt_one_read(spec, &history, rng.gen()) {
             corrupted += 1;
             let verdict = check(model, &bad, &NoDeadline);
-            assert!(matches!(verdict, Verdict::Illegal(_)), "seed {}: {verdict:?}", seed + case);
+            assert!(
+                matches!(verdict, Verdict::Illegal(_)),
+                "seed {}: {verdict:?}",
+                seed + case
+            );
         }
     }
-    assert!(corrupted > CASES / 2, "too few histories had a read to corrupt");
+    assert!(
+        corrupted > CASES / 2,
+        "too few histories had a read to corrupt"
+    );
 }
 
 #[test]
 fn generated_register_histories_are_accepted_and_a_corrupted_read_is_not() {
-    let shape = Shape { clients: 5, operations: 60, timeout_chance: 0.05 };
+    let shape = Shape {
+        clients: 5,
+        operations: 60,
+        timeout_chance: 0.05,
+    };
     accepted_then_rejected_when_corrupted(&RegisterSpec, &Register, shape, 1_000);
 }
 
 #[test]
 fn generated_kv_histories_are_accepted_and_a_corrupted_read_is_not() {
-    let shape = Shape { clients: 8, operations: 120, timeout_chance: 0.05 };
+    let shape = Shape {
+        clients: 8,
+        operations: 120,
+        timeout_chance: 0.05,
+    };
     accepted_then_rejected_when_corrupted(&KvSpec { keys: 3 }, &KvAppend, shape, 2_000);
 }
 
 #[test]
 fn generated_etcd_histories_are_accepted_and_a_corrupted_read_is_not() {
-    let shape = Shape { clients: 6, operations: 80, timeout_chance: 0.05 };
+    let shape = Shape {
+        clients: 6,
+        operations: 80,
+        timeout_chance: 0.05,
+    };
     accepted_then_rejected_when_corrupted(&EtcdSpec { keys: 3 }, &Etcd, shape, 3_000);
 }
 
 #[test]
-fn highly_concurrent_histories_without_timeouts_are_accepted() {
-    let shape = Shape { clients: 30, operations: 300, timeout_chance: 0.0 };
-    for seed in 0..10 {
+fn busy_histories_with_many_clients_are_accepted() {
+    // Every client always has an operation in flight, as under a load generator. The kv ones
+    // are big enough (600 operations) for the partitions to be searched on several threads.
+    let kv = Shape {
+        clients: 20,
+        operations: 600,
+        timeout_chance: 0.002,
+    };
+    let etcd = Shape {
+        clients: 50,
+        operations: 1_000,
+        timeout_chance: 0.002,
+    };
+    for seed in 0..5 {
         let mut rng = StdRng::seed_from_u64(seed);
-        let h = generate(&KvSpec { keys: 2 }, shape, &mut rng);
-        assert_eq!(check(&KvAppend, &h, &NoDeadline), Verdict::Ok, "seed {seed}");
-        let h = generate(&EtcdSpec { keys: 4 }, shape, &mut rng);
-        let v = check(&Etcd, &h, &NoDeadline);
-        assert_eq!(v, Verdict::Ok, "seed {seed}: {v}");
+        let h = generate(&KvSpec { keys: 6 }, kv, &mut rng);
+        assert_eq!(
+            check(&KvAppend, &h, &NoDeadline),
+            Verdict::Ok,
+            "seed {seed}"
+        );
+        let bad = corrupt_one_read(&KvSpec { keys: 6 }, &h, seed as usize).expect("has reads");
+        match check(&KvAppend, &bad, &NoDeadline) {
+            Verdict::Illegal(info) => {
+                assert_eq!(info.partitions, 6, "seed {seed}");
+                assert_eq!(
+                    info.failing.len(),
+                    1,
+                    "only the corrupted key fails, seed {seed}"
+                );
+            }
+            other => panic!("seed {seed}: {other:?}"),
+        }
+        let h = generate(&EtcdSpec { keys: 10 }, etcd, &mut rng);
+        assert_eq!(check(&Etcd, &h, &NoDeadline), Verdict::Ok, "seed {seed}");
     }
 }

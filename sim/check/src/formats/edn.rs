@@ -52,7 +52,9 @@ impl<'a> Reader<'a> {
 
     /// Whitespace and commas (EDN treats commas as whitespace).
     fn skip_space(&mut self) {
-        self.rest = self.rest.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+        self.rest = self
+            .rest
+            .trim_start_matches(|c: char| c.is_whitespace() || c == ',');
     }
 
     fn eat(&mut self, c: char) -> bool {
@@ -136,8 +138,11 @@ mod tests {
 
     #[test]
     fn edn_reads_a_flat_map() {
-        let m = parse_map(1, r#"{:process 3, :type :ok, :f :get, :key "a \"b\"", :value nil}"#)
-            .unwrap();
+        let m = parse_map(
+            1,
+            r#"{:process 3, :type :ok, :f :get, :key "a \"b\"", :value nil}"#,
+        )
+        .unwrap();
         assert_eq!(
             m,
             vec![
@@ -154,7 +159,10 @@ mod tests {
     fn edn_errors_say_what_was_expected() {
         for bad in ["{:a 1", "{:a \"open}", "{1 2}", "{:a 1} x", "{:a @}", "[]"] {
             assert!(
-                matches!(parse_map(7, bad), Err(ParseError::Unexpected { line: 7, .. })),
+                matches!(
+                    parse_map(7, bad),
+                    Err(ParseError::Unexpected { line: 7, .. })
+                ),
                 "{bad}"
             );
         }

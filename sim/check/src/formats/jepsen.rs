@@ -1,14 +1,15 @@
 //! Jepsen's etcd logs (Knossos lines), for the [`Register`](crate::models::register) model.
 //!
 //! ```text
-//! INFO  jepsen.util - 2	:invoke	:cas	[3 0]
-//! INFO  jepsen.util - 2	:fail	:cas	[3 0]        cas ran and did not swap
-//! INFO  jepsen.util - 0	:ok	:read	nil              read saw the register absent
-//! INFO  jepsen.util - 4	:fail	:read	:timed-out   no effect: the read is dropped
-//! INFO  jepsen.util - 1	:info	:write	:timed-out   outcome unknown
+//! INFO  jepsen.util - 2  :invoke  :cas  [3 0]
+//! INFO  jepsen.util - 2  :fail  :cas  [3 0]        cas ran and did not swap
+//! INFO  jepsen.util - 0  :ok  :read  nil              read saw the register absent
+//! INFO  jepsen.util - 4  :fail  :read  :timed-out   no effect: the read is dropped
+//! INFO  jepsen.util - 1  :info  :write  :timed-out   outcome unknown
 //! ```
 //!
-//! An event line is `jepsen.util - PROCESS TYPE F VALUE`; other lines are skipped. Time is the
+//! (fields are tab-separated in the files.) An event line is
+//! `jepsen.util - PROCESS TYPE F VALUE`; other lines are skipped. Time is the
 //! line number (the log is in real-time order). A `:fail` cas with its `[from to]` is a cas
 //! that returned false; any other `:fail` had no effect.
 
@@ -74,7 +75,11 @@ pub fn parse(text: &str) -> Result<History<RegisterInput, RegisterOutput>, Parse
 fn input(line: usize, f: &str, value: &str) -> Result<RegisterInput, ParseError> {
     match f {
         ":read" if value == "nil" => Ok(RegisterInput::Read),
-        ":read" => Err(ParseError::unexpected(line, "nil as a read's argument", value)),
+        ":read" => Err(ParseError::unexpected(
+            line,
+            "nil as a read's argument",
+            value,
+        )),
         ":write" => Ok(RegisterInput::Write {
             value: int(line, value)?,
         }),
@@ -109,7 +114,9 @@ fn output(line: usize, f: &str, value: &str, ok: bool) -> Result<Seen, ParseErro
 fn matching(input: &RegisterInput, seen: Seen) -> Result<RegisterOutput, String> {
     match (input, seen) {
         (RegisterInput::Read, Seen::Read(value)) => Ok(RegisterOutput::Read { value }),
-        (RegisterInput::Write { value }, Seen::Write(v)) if *value == v => Ok(RegisterOutput::Write),
+        (RegisterInput::Write { value }, Seen::Write(v)) if *value == v => {
+            Ok(RegisterOutput::Write)
+        }
         (RegisterInput::Cas { from, to }, Seen::Cas(f, t, ok)) if (*from, *to) == (f, t) => {
             Ok(RegisterOutput::Cas { ok })
         }
@@ -124,7 +131,10 @@ fn int(line: usize, s: &str) -> Result<Value, ParseError> {
 
 fn pair(line: usize, s: &str) -> Result<(Value, Value), ParseError> {
     let bad = || ParseError::unexpected(line, "[FROM TO], two integers in brackets", s);
-    let inner = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')).ok_or_else(bad)?;
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .ok_or_else(bad)?;
     let mut parts = inner.split_whitespace();
     let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
@@ -169,7 +179,8 @@ INFO  jepsen.util - 3\t:info\t:write\t:timed-out
         );
         let err = parse("INFO  jepsen.util - 0\t:ok\t:read\t3\n").unwrap_err();
         assert_eq!(err, ParseError::NotInvoked { line: 1, client: 0 });
-        let mismatched = "INFO  jepsen.util - 0\t:invoke\t:write\t4\nINFO  jepsen.util - 0\t:ok\t:write\t5\n";
+        let mismatched =
+            "INFO  jepsen.util - 0\t:invoke\t:write\t4\nINFO  jepsen.util - 0\t:ok\t:write\t5\n";
         assert!(matches!(
             parse(mismatched),
             Err(ParseError::Unexpected { line: 2, .. })

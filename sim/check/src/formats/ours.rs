@@ -31,8 +31,8 @@
 //!   `{"f":"cas","ok":true}`;
 //! - kv-append: `{"f":"get","key":"k"}` -> `{"f":"get","value":"..."}`;
 //!   `{"f":"put"|"append","key":"k","value":"v"}` -> `{"f":"put"|"append"}`;
-//! - etcd: [`Request`](crate::models::etcd::Request) and
-//!   [`Response`](crate::models::etcd::Response): `range`, `put`, `delete`, `txn`,
+//! - etcd: [`Request`] and
+//!   [`Response`]: `range`, `put`, `delete`, `txn`,
 //!   `lease_grant`, `lease_revoke`, `lease_expire`; key sets are `{"key":k}`,
 //!   `{"prefix":p}`, `{"range":[start,end]}` or `{"from":start}`; a refusal is
 //!   `{"f":"error","error":"lease_not_found"}`.
@@ -42,6 +42,9 @@
 //!
 //! Versioning: a reader rejects a header whose `detcd_history` it does not know. Adding
 //! optional fields keeps the version; changing the meaning of one bumps it.
+//!
+//! Writing: a recorder writes [`header_line`], then one [`event_line`] per [`Recorded`] event
+//! as it happens; [`render`] writes a whole in-memory [`History`].
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -90,7 +93,9 @@ fn none<T>() -> Option<T> {
 }
 
 /// A model whose operations our format can carry.
-pub trait JsonModel: Model<Input: Serialize + DeserializeOwned, Output: Serialize + DeserializeOwned> {
+pub trait JsonModel:
+    Model<Input: Serialize + DeserializeOwned, Output: Serialize + DeserializeOwned>
+{
     const KIND: ModelKind;
 
     /// Why `input` is not a valid request, if it is not.
@@ -128,8 +133,7 @@ impl JsonModel for Etcd {
 
 /// Whether `line` is our header (any version).
 pub(crate) fn is_header(line: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(line)
-        .is_ok_and(|v| v.get("detcd_history").is_some())
+    serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| v.get("detcd_history").is_some())
 }
 
 /// Reads a history for model `M`.
@@ -259,11 +263,7 @@ pub fn event_line<M: JsonModel>(
 /// # Panics
 /// If one client's operations overlap (the format allows one open operation per client).
 pub fn render<M: JsonModel>(history: &History<M::Input, M::Output>) -> String {
-    let header = Header {
-        detcd_history: VERSION,
-        model: M::KIND.name().to_string(),
-    };
-    let mut out = serde_json::to_string(&header).expect("a header serializes");
+    let mut out = header_line::<M>();
     out.push('\n');
     // (time, rank, op): at one time, returns of earlier calls, then calls, then the returns
     // of operations called at that very time (so an instant op's invoke precedes its ok).
@@ -280,25 +280,22 @@ pub fn render<M: JsonModel>(history: &History<M::Input, M::Output>) -> String {
     let mut open = std::collections::BTreeSet::new();
     for (time_ns, _, i, kind) in events {
         let op = &history.operations()[i];
-        let (input, output) = match (kind, &op.outcome) {
+        let event = match (kind, &op.outcome) {
             (Kind::Invoke, _) => {
-                assert!(open.insert(op.client), "{} has overlapping operations", op.client);
-                (Some(&op.input), None)
+                assert!(
+                    open.insert(op.client),
+                    "{} has overlapping operations",
+                    op.client
+                );
+                Recorded::Invoke(&op.input)
             }
-            (_, Outcome::Returned { output, .. }) => (None, Some(output)),
-            (_, Outcome::Unknown) => (None, None),
+            (_, Outcome::Returned { output, .. }) => Recorded::Ok(output),
+            (_, Outcome::Unknown) => Recorded::Info,
         };
         if kind != Kind::Invoke {
             open.remove(&op.client);
         }
-        let e = Event {
-            client: op.client.0,
-            kind,
-            time_ns,
-            input,
-            output,
-        };
-        out.push_str(&serde_json::to_string(&e).expect("model types serialize"));
+        out.push_str(&event_line::<M>(op.client.0, time_ns, event));
         out.push('\n');
     }
     out

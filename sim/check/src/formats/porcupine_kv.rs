@@ -44,7 +44,13 @@ pub fn parse(text: &str) -> Result<History<KvInput, KvOutput>, ParseError> {
             "ok" => pairing.ok(n, e.process, at, |inp| output(inp, &e))?,
             "fail" => pairing.fail(n, e.process, at)?,
             "info" => pairing.info(n, e.process, at)?,
-            _ => return Err(ParseError::unexpected(n, ":type :invoke, :ok, :fail or :info", line)),
+            _ => {
+                return Err(ParseError::unexpected(
+                    n,
+                    ":type :invoke, :ok, :fail or :info",
+                    line,
+                ))
+            }
         }
     }
     pairing.finish()
@@ -85,8 +91,14 @@ fn input(n: usize, line: &str, e: &Event) -> Result<KvInput, ParseError> {
     let key = e.key.clone();
     match (e.f.as_str(), &e.value) {
         ("get", _) => Ok(KvInput::Get { key }),
-        ("put", Some(v)) => Ok(KvInput::Put { key, value: v.clone() }),
-        ("append", Some(v)) => Ok(KvInput::Append { key, value: v.clone() }),
+        ("put", Some(v)) => Ok(KvInput::Put {
+            key,
+            value: v.clone(),
+        }),
+        ("append", Some(v)) => Ok(KvInput::Append {
+            key,
+            value: v.clone(),
+        }),
         ("put" | "append", None) => Err(ParseError::unexpected(n, "a string :value", line)),
         _ => Err(ParseError::unexpected(n, ":f :get, :put or :append", line)),
     }
@@ -106,7 +118,9 @@ fn output(input: &KvInput, e: &Event) -> Result<KvOutput, String> {
         {
             Ok(KvOutput::Append)
         }
-        (input, _) => Err(format!("the completion of {input:?} (same :f, :key and :value)")),
+        (input, _) => Err(format!(
+            "the completion of {input:?} (same :f, :key and :value)"
+        )),
     }
 }
 
@@ -126,15 +140,28 @@ mod tests {
         let h = parse(log).unwrap();
         let ops = h.operations();
         assert_eq!(ops.len(), 3);
-        assert_eq!(ops[1].output(), Some(&KvOutput::Get { value: "x 0 1 y".into() }));
+        assert_eq!(
+            ops[1].output(),
+            Some(&KvOutput::Get {
+                value: "x 0 1 y".into()
+            })
+        );
         assert_eq!(ops[2].outcome, Outcome::Unknown, "never completed");
     }
 
     #[test]
     fn kv_errors_name_the_line() {
         let err = parse("\n{:process 0, :type :invoke, :f :get}\n").unwrap_err();
-        assert!(err.to_string().starts_with("line 2: expected a map with :key"), "{err}");
-        let err = parse("{:process 0, :type :invoke, :f :cas, :key \"1\", :value \"a\"}").unwrap_err();
-        assert!(err.to_string().contains(":f :get, :put or :append"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("line 2: expected a map with :key"),
+            "{err}"
+        );
+        let err =
+            parse("{:process 0, :type :invoke, :f :cas, :key \"1\", :value \"a\"}").unwrap_err();
+        assert!(
+            err.to_string().contains(":f :get, :put or :append"),
+            "{err}"
+        );
     }
 }

@@ -31,6 +31,11 @@ impl Bitset {
         self.words[i / 64] & (1 << (i % 64)) != 0
     }
 
+    /// The set's words (bit `i` is bit `i % 64` of word `i / 64`).
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     pub(crate) fn count(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }

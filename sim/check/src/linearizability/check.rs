@@ -13,6 +13,7 @@ use std::thread;
 use super::bitset::Bitset;
 use super::deadline::Deadline;
 use super::history::{History, Operation};
+use super::memo::SharedBytes;
 use super::search::{search, SearchResult};
 use super::verdict::{Candidate, OpView, PartitionViolation, Verdict, ViolationInfo};
 use super::Model;
@@ -35,8 +36,9 @@ pub fn check<M: Model>(
     for p in &mut partitions {
         p.sort_by_key(|&i| (ops[i].call, i));
     }
+    let memory = SharedBytes::new(0);
     let outcomes = run_parallel(&partitions, |i| {
-        check_partition(model, ops, i, &partitions[i], deadline)
+        check_partition(model, ops, i, &partitions[i], deadline, &memory)
     });
     let mut failing = Vec::new();
     let mut unknown = false;
@@ -69,7 +71,10 @@ fn assert_partitions_cover(partitions: &[Vec<usize>], len: usize) {
     let mut seen = Bitset::new(len);
     for &i in partitions.iter().flatten() {
         assert!(i < len, "model partition names operation {i} of {len}");
-        assert!(!seen.contains(i), "model partition names operation {i} twice");
+        assert!(
+            !seen.contains(i),
+            "model partition names operation {i} twice"
+        );
         seen.set(i);
     }
     assert_eq!(seen.count(), len, "model partition leaves operations out");
@@ -81,14 +86,15 @@ fn check_partition<M: Model>(
     partition: usize,
     indices: &[usize],
     deadline: &dyn Deadline,
+    memory: &SharedBytes,
 ) -> PartitionOutcome {
     let local: Vec<_> = indices.iter().map(|&i| &ops[i]).collect();
-    match search(model, &local, deadline) {
+    match search(model, &local, deadline, memory) {
         SearchResult::Linearizable => PartitionOutcome::Ok,
         SearchResult::Unknown => PartitionOutcome::Unknown,
-        SearchResult::Illegal { prefix, state } => PartitionOutcome::Illegal(explain(
-            model, partition, indices, &local, &prefix, &state,
-        )),
+        SearchResult::Illegal { prefix, state } => {
+            PartitionOutcome::Illegal(explain(model, partition, indices, &local, &prefix, &state))
+        }
     }
 }
 

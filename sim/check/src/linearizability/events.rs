@@ -98,13 +98,12 @@ impl EventList {
         self.events[slot as usize]
     }
 
-    pub(crate) fn call_slot(&self, op: usize) -> u32 {
-        self.call_slot[op]
-    }
-
     /// Takes `op`'s call and return events out of the list.
     pub(crate) fn lift(&mut self, op: usize) {
-        assert_ne!(self.call_slot[op], NIL, "op {op} of unknown outcome is not listed");
+        assert_ne!(
+            self.call_slot[op], NIL,
+            "op {op} of unknown outcome is not listed"
+        );
         self.unlink(self.call_slot[op]);
         self.unlink(self.return_slot[op]);
     }

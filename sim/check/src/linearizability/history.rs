@@ -80,7 +80,7 @@ impl<I, O> Operation<I, O> {
 ///
 /// Invariants:
 /// - every operation's return time is not before its call time;
-/// - it has at most [`History::OPERATIONS_MAX`] operations (indices fit in `u32`).
+/// - it has at most [`History::OPERATIONS_MAX`] operations (event numbers fit in `u32`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct History<I, O> {
     operations: Vec<Operation<I, O>>,
@@ -100,8 +100,9 @@ pub enum InvalidHistory {
 }
 
 impl<I, O> History<I, O> {
-    /// The most operations one history may hold, so an operation's index fits in a `u32`.
-    pub const OPERATIONS_MAX: usize = u32::MAX as usize - 1;
+    /// The most operations one history may hold, so its call and return events (two per
+    /// operation) can be numbered with a `u32`.
+    pub const OPERATIONS_MAX: usize = (u32::MAX / 2 - 1) as usize;
 
     /// # Errors
     /// [`InvalidHistory`] when an operation returns before its call or there are too many.

@@ -7,25 +7,38 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::bitset::Bitset;
 
 /// Index of an entry (a configuration and the state it owns).
 pub(crate) type EntryId = u32;
 
-/// Limits on what the memo may hold, so a search that explodes answers "unknown" instead of
+/// Limits on what the memos may hold, so a search that explodes answers "unknown" instead of
 /// exhausting memory.
-pub(crate) const MEMO_ENTRIES_MAX: usize = 1 << 23;
-/// Bytes of linearized-set words all entries may hold together (the states come on top).
-pub(crate) const MEMO_BITSET_BYTES_MAX: usize = 1 << 30;
+pub(crate) const MEMO_ENTRIES_MAX: usize = 1 << 22;
+/// Bytes all memos of one check may take together (partitions searched in parallel share
+/// it), counting each entry's linearized set and its state's inline size: a lower bound, as
+/// what a state owns on the heap is not counted.
+pub(crate) const MEMO_BYTES_MAX: usize = 1 << 29;
 const _: () = assert!(MEMO_ENTRIES_MAX < EntryId::MAX as usize);
 
+/// Memo bytes in use, shared by the partitions of one check.
+pub(crate) type SharedBytes = AtomicUsize;
+
 /// Invariants:
+/// - entry `e`'s linearized set is `words[e * words_per_set..][..words_per_set]` (one flat
+///   array: a separate allocation per set would double the memory) and its state `states[e]`;
 /// - no two entries are equal (same set and same state);
 /// - `chain` links entries with the same fingerprint: `first[f]` is the newest, `chain[e]` the
 ///   next older one, [`NONE`] ends a chain.
-pub(crate) struct Memo<S> {
-    entries: Vec<(Bitset, S)>,
+pub(crate) struct Memo<'a, S> {
+    /// Bytes used by every memo of this check, this one's included.
+    shared: &'a SharedBytes,
+    /// This memo's share of `shared`, given back on drop.
+    bytes: usize,
+    words: Vec<u64>,
+    states: Vec<S>,
     first: HashMap<u64, EntryId, BuildHasherDefault<Fingerprinted>>,
     chain: Vec<EntryId>,
     words_per_set: usize,
@@ -37,13 +50,22 @@ const NONE: EntryId = EntryId::MAX;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct MemoFull;
 
-impl<S: Hash + Eq> Memo<S> {
-    pub(crate) fn new(ops: usize) -> Self {
+impl<S> Drop for Memo<'_, S> {
+    fn drop(&mut self) {
+        self.shared.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+impl<'a, S: Hash + Eq> Memo<'a, S> {
+    pub(crate) fn new(ops: usize, shared: &'a SharedBytes) -> Self {
         Memo {
-            entries: Vec::new(),
+            shared,
+            bytes: 0,
+            words: Vec::new(),
+            states: Vec::new(),
             first: HashMap::default(),
             chain: Vec::new(),
-            words_per_set: ops.div_ceil(64).max(1),
+            words_per_set: ops.div_ceil(64),
         }
     }
 
@@ -60,31 +82,43 @@ impl<S: Hash + Eq> Memo<S> {
     ) -> Result<Option<EntryId>, MemoFull> {
         let f = fingerprint(linearized, &state);
         let mut e = self.first.get(&f).copied().unwrap_or(NONE);
+        assert_eq!(
+            linearized.words().len(),
+            self.words_per_set,
+            "one set size per memo"
+        );
         while e != NONE {
-            let (bits, s) = &self.entries[e as usize];
-            if *s == state && bits == linearized {
+            if self.states[e as usize] == state && self.bits(e) == linearized.words() {
                 return Ok(None);
             }
             e = self.chain[e as usize];
         }
-        let full = self.entries.len() + 1 > MEMO_ENTRIES_MAX
-            || (self.entries.len() + 1) * self.words_per_set * 8 > MEMO_BITSET_BYTES_MAX;
-        if full {
+        let entry_bytes = self.words_per_set * 8 + std::mem::size_of::<S>() + 8;
+        let total = self.shared.fetch_add(entry_bytes, Ordering::Relaxed) + entry_bytes;
+        if self.states.len() + 1 > MEMO_ENTRIES_MAX || total > MEMO_BYTES_MAX {
+            self.shared.fetch_sub(entry_bytes, Ordering::Relaxed);
             return Err(MemoFull);
         }
-        let id = self.entries.len() as EntryId;
-        self.entries.push((linearized.clone(), state));
+        self.bytes += entry_bytes;
+        let id = self.states.len() as EntryId;
+        self.words.extend_from_slice(linearized.words());
+        self.states.push(state);
         self.chain.push(self.first.insert(f, id).unwrap_or(NONE));
         Ok(Some(id))
     }
 
     pub(crate) fn state(&self, id: EntryId) -> &S {
-        &self.entries[id as usize].1
+        &self.states[id as usize]
+    }
+
+    fn bits(&self, id: EntryId) -> &[u64] {
+        let w = self.words_per_set;
+        &self.words[id as usize * w..][..w]
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.states.len()
     }
 }
 
@@ -120,7 +154,8 @@ mod tests {
 
     #[test]
     fn memo_refuses_a_configuration_seen_before() {
-        let mut memo = Memo::new(10);
+        let shared = SharedBytes::new(0);
+        let mut memo = Memo::new(10, &shared);
         let mut bits = Bitset::new(10);
         assert_eq!(memo.insert(&bits, "a"), Ok(Some(0)));
         assert_eq!(memo.insert(&bits, "a"), Ok(None));
@@ -129,5 +164,7 @@ mod tests {
         assert_eq!(memo.insert(&bits, "a"), Ok(Some(2)));
         assert_eq!(*memo.state(1), "b");
         assert_eq!(memo.len(), 3);
+        drop(memo);
+        assert_eq!(shared.into_inner(), 0, "a memo gives its bytes back");
     }
 }

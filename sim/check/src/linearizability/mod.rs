@@ -5,7 +5,10 @@
 //! put in one order that (1) keeps every operation that returned before another was called
 //! ahead of it, and (2) the model accepts, step by step, from its initial state.
 //!
-//! - **Search** ([`search`](self)): depth-first over Lowe's event list; see `search.rs`.
+//! - **Search**: depth-first over configurations, candidates from Lowe's event list; see
+//!   `search.rs` for the order candidates are tried in and the three sound prunings
+//!   (a fitting read is taken without alternatives, an operation already too late ends a
+//!   path, an unknown-outcome operation that changes nothing is not taken).
 //! - **Memoization**: a (linearized set, state) pair seen before is pruned; states must be
 //!   `Hash + Eq`. Memory is bounded (`memo.rs`); past the bound the answer is "unknown".
 //! - **P-compositionality**: the model's optional [`Model::partition`] splits the history into
@@ -17,6 +20,9 @@
 //!   linearized at any point after its call, or never (the search succeeds once every
 //!   operation that returned is placed).
 //!
+//! The model API is Porcupine's: `init`, a pure `step`, optional `partition`, and
+//! `describe_*`; plus three optional speed hints (`read_only`, `order_hint`, `too_late`)
+//! that default to "no hint", each with the contract it must keep for the check to stay sound.
 //! A model is a page of code:
 //!
 //! ```
@@ -25,6 +31,7 @@
 //!
 //! /// A counter with `add(n)` returning nothing and `read()` returning the value.
 //! struct Counter;
+//! #[derive(PartialEq, Eq)]
 //! enum In { Add(u32), Read }
 //!
 //! impl Model for Counter {
@@ -98,11 +105,34 @@ pub trait Model: Sync {
         output: Option<&Self::Output>,
     ) -> Option<Self::State>;
 
-    /// Optional hint: `true` only if `input` never changes any state (`step` returns the same
-    /// state or `None`). The search then places such an operation as soon as it fits, without
-    /// trying alternatives, which cuts the search a lot on read-heavy histories. A wrong `true`
-    /// makes the checker unsound (it is asserted where seen). Default: `false`.
-    fn read_only(&self, _input: &Self::Input) -> bool {
+    /// Optional hint: `true` only if the operation, with this output, changes no state
+    /// wherever it fits (`step` returns the same state or `None`): a read, a cas that failed.
+    /// The search then takes such an operation as soon as it fits without trying alternatives,
+    /// which cuts the search a lot on read-heavy histories. A wrong `true` makes the checker
+    /// unsound (it is asserted when seen). Not asked for operations of unknown outcome.
+    /// Default: `false`.
+    fn read_only(&self, _input: &Self::Input, _output: Option<&Self::Output>) -> bool {
+        false
+    }
+
+    /// Optional hint: candidates with a lower hint are tried first. Only speed depends on it.
+    /// A good hint is when the operation took effect, as far as the output tells (etcd: the
+    /// response's revision). Default: 0 (call order).
+    fn order_hint(&self, _input: &Self::Input, _output: Option<&Self::Output>) -> u64 {
+        0
+    }
+
+    /// Optional hint: `true` only if the operation, with this output, can fit neither in
+    /// `state` nor in any state reachable from it (etcd: the response's revision is already
+    /// passed). The search then abandons a configuration as soon as an operation that
+    /// returned has become impossible, rather than when its return comes. A wrong `true` makes
+    /// the checker unsound. Not asked for operations of unknown outcome. Default: `false`.
+    fn too_late(
+        &self,
+        _state: &Self::State,
+        _input: &Self::Input,
+        _output: Option<&Self::Output>,
+    ) -> bool {
         false
     }
 

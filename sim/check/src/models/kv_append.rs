@@ -48,8 +48,40 @@ impl KvOutput {
 /// The kv-append model.
 pub struct KvAppend;
 
-/// Invariant: no key maps to "" (an absent key reads as ""), so equal stores are equal maps.
-pub type KvState = BTreeMap<String, String>;
+/// The store: `(key, value)` pairs.
+///
+/// Invariants (so equal stores are equal values, as memoization needs):
+/// - sorted by key, each key at most once;
+/// - no value is "" (an absent key reads as "").
+///
+/// A sorted `Vec` rather than a map: per-key partitions hold one key, and the search keeps
+/// millions of states, where a map's node would cost ten times the memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KvState(Vec<(String, String)>);
+
+impl KvState {
+    pub fn get(&self, key: &str) -> &str {
+        self.find(key).map_or("", |i| self.0[i].1.as_str())
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// This store with `key` set to `value`.
+    fn with(&self, key: &str, value: String) -> KvState {
+        let mut next = self.clone();
+        match (next.find(key), value.is_empty()) {
+            (Ok(i), true) => {
+                next.0.remove(i);
+            }
+            (Ok(i), false) => next.0[i].1 = value,
+            (Err(_), true) => {}
+            (Err(i), false) => next.0.insert(i, (key.to_string(), value)),
+        }
+        next
+    }
+}
 
 impl Model for KvAppend {
     type State = KvState;
@@ -57,14 +89,14 @@ impl Model for KvAppend {
     type Output = KvOutput;
 
     fn init(&self) -> KvState {
-        KvState::new()
+        KvState::default()
     }
 
     fn step(&self, state: &KvState, input: &KvInput, output: Option<&KvOutput>) -> Option<KvState> {
         if let Some(out) = output {
             assert!(out.answers(input), "kv: {out:?} does not answer {input:?}");
         }
-        let current = state.get(input.key()).map_or("", String::as_str);
+        let current = state.get(input.key());
         let next = match input {
             KvInput::Get { .. } => {
                 return match output {
@@ -75,16 +107,10 @@ impl Model for KvAppend {
             KvInput::Put { value, .. } => value.clone(),
             KvInput::Append { value, .. } => format!("{current}{value}"),
         };
-        let mut state = state.clone();
-        if next.is_empty() {
-            state.remove(input.key());
-        } else {
-            state.insert(input.key().to_string(), next);
-        }
-        Some(state)
+        Some(state.with(input.key(), next))
     }
 
-    fn read_only(&self, input: &KvInput) -> bool {
+    fn read_only(&self, input: &KvInput, _output: Option<&KvOutput>) -> bool {
         matches!(input, KvInput::Get { .. })
     }
 
@@ -111,10 +137,14 @@ impl Model for KvAppend {
     }
 
     fn describe_state(&self, state: &KvState) -> String {
-        if state.is_empty() {
+        if state.0.is_empty() {
             return "every key is \"\"".to_string();
         }
-        let keys: Vec<String> = state.iter().map(|(k, v)| format!("{k:?} = {v:?}")).collect();
+        let keys: Vec<String> = state
+            .0
+            .iter()
+            .map(|(k, v)| format!("{k:?} = {v:?}"))
+            .collect();
         keys.join(", ")
     }
 }
@@ -160,7 +190,16 @@ mod tests {
             ops()
                 .ok(0, 0, 1, append("x", "1"), KvOutput::Append)
                 .ok(0, 2, 3, get("x"), got("1"))
-                .ok(1, 0, 1, KvInput::Put { key: "y".into(), value: "2".into() }, KvOutput::Put)
+                .ok(
+                    1,
+                    0,
+                    1,
+                    KvInput::Put {
+                        key: "y".into(),
+                        value: "2".into(),
+                    },
+                    KvOutput::Put,
+                )
                 .ok(1, 2, 3, get("y"), got(seen_y))
         };
         assert_ok(h("2").check(&KvAppend));
@@ -171,7 +210,11 @@ mod tests {
 
     #[test]
     fn a_timed_out_append_may_be_seen_or_not() {
-        let h = |seen| ops().unknown(0, 0, append("k", "a")).ok(1, 3, 4, get("k"), got(seen));
+        let h = |seen| {
+            ops()
+                .unknown(0, 0, append("k", "a"))
+                .ok(1, 3, 4, get("k"), got(seen))
+        };
         assert_ok(h("a").check(&KvAppend));
         assert_ok(h("").check(&KvAppend));
         assert_illegal(h("aa").check(&KvAppend));

@@ -24,10 +24,14 @@ pub enum RegisterInput {
 #[serde(tag = "f", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RegisterOutput {
     /// `None`: the register was absent.
-    Read { value: Option<Value> },
+    Read {
+        value: Option<Value>,
+    },
     Write,
     /// Whether the value matched `from` and was replaced.
-    Cas { ok: bool },
+    Cas {
+        ok: bool,
+    },
 }
 
 impl RegisterOutput {
@@ -61,7 +65,10 @@ impl Model for Register {
         output: Option<&RegisterOutput>,
     ) -> Option<Option<Value>> {
         if let Some(out) = output {
-            assert!(out.answers(input), "register: {out:?} does not answer {input:?}");
+            assert!(
+                out.answers(input),
+                "register: {out:?} does not answer {input:?}"
+            );
         }
         match (input, output) {
             (RegisterInput::Read, None) => Some(*state),
@@ -81,8 +88,11 @@ impl Model for Register {
         }
     }
 
-    fn read_only(&self, input: &RegisterInput) -> bool {
-        matches!(input, RegisterInput::Read)
+    fn read_only(&self, input: &RegisterInput, output: Option<&RegisterOutput>) -> bool {
+        matches!(
+            (input, output),
+            (RegisterInput::Read, _) | (_, Some(RegisterOutput::Cas { ok: false }))
+        )
     }
 
     fn describe_operation(&self, input: &RegisterInput, output: Option<&RegisterOutput>) -> String {
@@ -123,7 +133,13 @@ mod tests {
     fn a_read_overlapping_a_write_may_see_either_value() {
         let h = |seen| {
             ops()
-                .ok(0, 0, 10, RegisterInput::Write { value: 1 }, RegisterOutput::Write)
+                .ok(
+                    0,
+                    0,
+                    10,
+                    RegisterInput::Write { value: 1 },
+                    RegisterOutput::Write,
+                )
                 .ok(1, 5, 6, RegisterInput::Read, read(seen))
         };
         assert_ok(h(None).check(&Register));
@@ -135,7 +151,13 @@ mod tests {
     fn a_read_after_a_write_returned_sees_it() {
         let h = |seen| {
             ops()
-                .ok(0, 0, 1, RegisterInput::Write { value: 1 }, RegisterOutput::Write)
+                .ok(
+                    0,
+                    0,
+                    1,
+                    RegisterInput::Write { value: 1 },
+                    RegisterOutput::Write,
+                )
                 .ok(1, 2, 3, RegisterInput::Read, read(seen))
         };
         assert_ok(h(Some(1)).check(&Register));
@@ -148,8 +170,20 @@ mod tests {
     fn a_cas_succeeds_exactly_when_the_value_matches() {
         let h = |ok| {
             ops()
-                .ok(0, 0, 1, RegisterInput::Write { value: 3 }, RegisterOutput::Write)
-                .ok(0, 2, 3, RegisterInput::Cas { from: 3, to: 4 }, RegisterOutput::Cas { ok })
+                .ok(
+                    0,
+                    0,
+                    1,
+                    RegisterInput::Write { value: 3 },
+                    RegisterOutput::Write,
+                )
+                .ok(
+                    0,
+                    2,
+                    3,
+                    RegisterInput::Cas { from: 3, to: 4 },
+                    RegisterOutput::Cas { ok },
+                )
         };
         assert_ok(h(true).check(&Register));
         assert_illegal(h(false).check(&Register));

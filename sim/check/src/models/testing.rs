@@ -36,7 +36,11 @@ impl<I, O> Ops<I, O> {
     }
 
     pub(crate) fn check<M: Model<Input = I, Output = O>>(self, model: &M) -> Verdict {
-        check(model, &History::new(self.0).expect("valid history"), &NoDeadline)
+        check(
+            model,
+            &History::new(self.0).expect("valid history"),
+            &NoDeadline,
+        )
     }
 }
 

@@ -45,12 +45,18 @@ enum Client<I, O> {
 /// effects and returns of different clients interleave freely.
 pub fn generate<S: Spec>(spec: &S, shape: Shape, rng: &mut StdRng) -> History<S::Input, S::Output> {
     let mut state = spec.init();
-    let mut clients: Vec<Client<S::Input, S::Output>> = (0..shape.clients).map(|_| Client::Idle).collect();
+    let mut clients: Vec<Client<S::Input, S::Output>> =
+        (0..shape.clients).map(|_| Client::Idle).collect();
     let mut ops = Vec::new();
     let mut called = 0;
     let mut time = 0;
     let record = |ops: &mut Vec<_>, c: usize, call, input, outcome| {
-        ops.push(Operation { client: ClientId(c as u64), call: Time(call), input, outcome });
+        ops.push(Operation {
+            client: ClientId(c as u64),
+            call: Time(call),
+            input,
+            outcome,
+        });
     };
     while ops.len() < shape.operations {
         time += 1;
@@ -58,7 +64,10 @@ pub fn generate<S: Spec>(spec: &S, shape: Shape, rng: &mut StdRng) -> History<S:
         clients[c] = match std::mem::replace(&mut clients[c], Client::Idle) {
             Client::Idle if called < shape.operations => {
                 called += 1;
-                Client::Called { call: time, input: spec.random_input(rng, called as u64) }
+                Client::Called {
+                    call: time,
+                    input: spec.random_input(rng, called as u64),
+                }
             }
             Client::Idle => Client::Idle,
             Client::Called { call, input } if rng.gen_bool(shape.timeout_chance) => {
@@ -71,14 +80,31 @@ pub fn generate<S: Spec>(spec: &S, shape: Shape, rng: &mut StdRng) -> History<S:
             }
             Client::Called { call, input } => {
                 let output = spec.run(&mut state, &input);
-                Client::Applied { call, input, output }
+                Client::Applied {
+                    call,
+                    input,
+                    output,
+                }
             }
             Client::Applied { call, input, .. } if rng.gen_bool(shape.timeout_chance) => {
                 record(&mut ops, c, call, input, Outcome::Unknown);
                 Client::Idle
             }
-            Client::Applied { call, input, output } => {
-                record(&mut ops, c, call, input, Outcome::Returned { at: Time(time), output });
+            Client::Applied {
+                call,
+                input,
+                output,
+            } => {
+                record(
+                    &mut ops,
+                    c,
+                    call,
+                    input,
+                    Outcome::Returned {
+                        at: Time(time),
+                        output,
+                    },
+                );
                 Client::Idle
             }
         };
@@ -123,8 +149,13 @@ impl Spec for RegisterSpec {
     fn random_input(&self, rng: &mut StdRng, _: u64) -> RegisterInput {
         match rng.gen_range(0..3) {
             0 => RegisterInput::Read,
-            1 => RegisterInput::Write { value: rng.gen_range(0..5) },
-            _ => RegisterInput::Cas { from: rng.gen_range(0..5), to: rng.gen_range(0..5) },
+            1 => RegisterInput::Write {
+                value: rng.gen_range(0..5),
+            },
+            _ => RegisterInput::Cas {
+                from: rng.gen_range(0..5),
+                to: rng.gen_range(0..5),
+            },
         }
     }
     fn run(&self, state: &mut Option<i64>, input: &RegisterInput) -> RegisterOutput {
@@ -154,7 +185,8 @@ impl Spec for RegisterSpec {
     }
 }
 
-/// kv-append on `keys` keys; appended values are unique (`<serial>,`), never "CORRUPT".
+/// kv-append on `keys` keys; written values are unique (`x<serial>y`, none inside another),
+/// never "CORRUPT".
 pub struct KvSpec {
     pub keys: usize,
 }
@@ -170,13 +202,21 @@ impl Spec for KvSpec {
         let key = format!("k{}", rng.gen_range(0..self.keys));
         match rng.gen_range(0..10) {
             0..=4 => KvInput::Get { key },
-            5 => KvInput::Put { key, value: format!("{serial},") },
-            _ => KvInput::Append { key, value: format!("{serial},") },
+            5 => KvInput::Put {
+                key,
+                value: format!("x{serial}y"),
+            },
+            _ => KvInput::Append {
+                key,
+                value: format!("x{serial}y"),
+            },
         }
     }
     fn run(&self, state: &mut Self::State, input: &KvInput) -> KvOutput {
         match input {
-            KvInput::Get { key } => KvOutput::Get { value: state.get(key).cloned().unwrap_or_default() },
+            KvInput::Get { key } => KvOutput::Get {
+                value: state.get(key).cloned().unwrap_or_default(),
+            },
             KvInput::Put { key, value } => {
                 state.insert(key.clone(), value.clone());
                 KvOutput::Put
@@ -217,21 +257,48 @@ impl Spec for EtcdSpec {
         let value = format!("v{serial}");
         let lease = LeaseId(rng.gen_range(1..4));
         match rng.gen_range(0..20) {
-            0..=7 => Request::Range { keys: KeySet::Key(key) },
-            8 => Request::Range { keys: KeySet::Prefix("k".into()) },
-            9..=12 => Request::Put { key, value, lease: None, prev_kv: rng.gen_bool(0.3) },
-            13 => Request::Delete { keys: KeySet::Key(key), prev_kv: false },
+            0..=7 => Request::Range {
+                keys: KeySet::Key(key),
+            },
+            8 => Request::Range {
+                keys: KeySet::Prefix("k".into()),
+            },
+            9..=12 => Request::Put {
+                key,
+                value,
+                lease: None,
+                prev_kv: rng.gen_bool(0.3),
+            },
+            13 => Request::Delete {
+                keys: KeySet::Key(key),
+                prev_kv: false,
+            },
             14..=16 => Request::Txn {
                 compare: vec![Compare {
                     keys: KeySet::Key(key.clone()),
                     op: CompareOp::Equal,
                     target: CompareTarget::Version(rng.gen_range(0..3)),
                 }],
-                success: vec![Request::Put { key: key.clone(), value, lease: None, prev_kv: false }],
-                failure: vec![Request::Range { keys: KeySet::Key(key) }],
+                success: vec![Request::Put {
+                    key: key.clone(),
+                    value,
+                    lease: None,
+                    prev_kv: false,
+                }],
+                failure: vec![Request::Range {
+                    keys: KeySet::Key(key),
+                }],
             },
-            17 => Request::LeaseGrant { id: lease, ttl_s: 10 },
-            18 => Request::Put { key, value, lease: Some(lease), prev_kv: false },
+            17 => Request::LeaseGrant {
+                id: lease,
+                ttl_s: 10,
+            },
+            18 => Request::Put {
+                key,
+                value,
+                lease: Some(lease),
+                prev_kv: false,
+            },
             _ => Request::LeaseRevoke { id: lease },
         }
     }
@@ -245,7 +312,9 @@ impl Spec for EtcdSpec {
     fn corrupt_read(&self, output: &mut Response) -> bool {
         match output {
             Response::Range { kvs, revision } => {
-                let key = kvs.first().map_or_else(|| "k0".to_string(), |kv| kv.key.clone());
+                let key = kvs
+                    .first()
+                    .map_or_else(|| "k0".to_string(), |kv| kv.key.clone());
                 kvs.clear();
                 kvs.push(KeyValue {
                     key,

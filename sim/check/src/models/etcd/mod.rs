@@ -63,7 +63,10 @@ impl Model for Etcd {
 
     fn step(&self, state: &Store, request: &Request, response: Option<&Response>) -> Option<Store> {
         if let Some(r) = response {
-            assert!(r.answers(request), "etcd: {r:?} does not answer {request:?}");
+            assert!(
+                r.answers(request),
+                "etcd: {r:?} does not answer {request:?}"
+            );
         }
         let (next, expected) = state.apply(request);
         match response {
@@ -72,8 +75,24 @@ impl Model for Etcd {
         }
     }
 
-    fn read_only(&self, request: &Request) -> bool {
-        request.is_read_only()
+    fn read_only(&self, request: &Request, response: Option<&Response>) -> bool {
+        response.is_some_and(|r| r.changes_nothing(request))
+    }
+
+    fn order_hint(&self, _request: &Request, response: Option<&Response>) -> u64 {
+        // The revision after the request: a write making revision r comes after every
+        // request answered at r - 1. Errors carry no revision; unknown outcomes come last.
+        response
+            .and_then(Response::revision)
+            .map_or(u64::MAX, |r| r.0.max(0) as u64)
+    }
+
+    fn too_late(&self, state: &Store, _request: &Request, response: Option<&Response>) -> bool {
+        // Revisions never go back, and a request answered at revision r happened in a store at
+        // revision r (or r - 1 if it made r).
+        response
+            .and_then(Response::revision)
+            .is_some_and(|r| r < state.revision())
     }
 
     fn describe_operation(&self, request: &Request, response: Option<&Response>) -> String {

@@ -176,18 +176,24 @@ impl Store {
         }
     }
 
-    fn names_missing_lease(&self, request: &Request, path: &mut impl Iterator<Item = bool>) -> bool {
+    fn names_missing_lease(
+        &self,
+        request: &Request,
+        path: &mut impl Iterator<Item = bool>,
+    ) -> bool {
         match request {
-            Request::Put { lease: Some(id), .. } => !self.leases.contains(id),
+            Request::Put {
+                lease: Some(id), ..
+            } => !self.leases.contains(id),
             Request::Txn {
                 success, failure, ..
             } => {
                 let ok = path.next().expect("a path entry per txn");
                 let branch = if ok { success } else { failure };
                 // Visit every request so the path iterator stays in step.
-                branch
-                    .iter()
-                    .fold(false, |missing, r| self.names_missing_lease(r, path) | missing)
+                branch.iter().fold(false, |missing, r| {
+                    self.names_missing_lease(r, path) | missing
+                })
             }
             _ => false,
         }
@@ -253,7 +259,10 @@ impl Store {
             );
             assert!(k.version >= 1, "key {key:?} has version {}", k.version);
             if let Some(id) = k.lease {
-                assert!(self.leases.contains(&id), "key {key:?} on missing lease {id}");
+                assert!(
+                    self.leases.contains(&id),
+                    "key {key:?} on missing lease {id}"
+                );
             }
         }
     }
@@ -271,7 +280,10 @@ impl Store {
             s.push_str(&super::describe::key_value(&Self::key_value(key, k)));
         }
         if self.keys.len() > DESCRIBE_KEYS_MAX {
-            s.push_str(&format!(" and {} more keys", self.keys.len() - DESCRIBE_KEYS_MAX));
+            s.push_str(&format!(
+                " and {} more keys",
+                self.keys.len() - DESCRIBE_KEYS_MAX
+            ));
         }
         if !self.leases.is_empty() {
             let ids: Vec<String> = self.leases.iter().map(|l| l.to_string()).collect();
@@ -351,7 +363,9 @@ impl WriteTxn {
                     responses: branch.iter().map(|r| self.run(r)).collect(),
                 }
             }
-            Request::LeaseGrant { .. } | Request::LeaseRevoke { .. } | Request::LeaseExpire { .. } => {
+            Request::LeaseGrant { .. }
+            | Request::LeaseRevoke { .. }
+            | Request::LeaseExpire { .. } => {
                 panic!("lease request inside a txn: {request:?} (histories are validated)")
             }
         }
@@ -361,7 +375,13 @@ impl WriteTxn {
         self.store.read(keys)
     }
 
-    fn put(&mut self, key: &str, value: &str, lease: Option<LeaseId>, prev_kv: bool) -> TxnResponse {
+    fn put(
+        &mut self,
+        key: &str,
+        value: &str,
+        lease: Option<LeaseId>,
+        prev_kv: bool,
+    ) -> TxnResponse {
         let old = self.store.keys.get(key);
         let prev = old.filter(|_| prev_kv).map(|k| Store::key_value(key, k));
         let next = KeyState {

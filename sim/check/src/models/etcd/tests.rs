@@ -71,8 +71,14 @@ fn a_read_sees_the_last_put_with_its_revisions() {
             .ok(0, 0, 1, put("a", "x"), put_ok(2))
             .ok(0, 2, 3, put("a", "y"), put_ok(3))
     };
-    assert_ok(h().ok(1, 4, 5, get("a"), range_ok(3, vec![kv("a", "y", 2, 3, 2)])).check(&Etcd));
-    assert_illegal(h().ok(1, 4, 5, get("a"), range_ok(3, vec![kv("a", "y", 3, 3, 1)])).check(&Etcd));
+    assert_ok(
+        h().ok(1, 4, 5, get("a"), range_ok(3, vec![kv("a", "y", 2, 3, 2)]))
+            .check(&Etcd),
+    );
+    assert_illegal(
+        h().ok(1, 4, 5, get("a"), range_ok(3, vec![kv("a", "y", 3, 3, 1)]))
+            .check(&Etcd),
+    );
 }
 
 #[test]
@@ -199,7 +205,10 @@ fn a_key_vanishes_only_if_its_lease_may_have_expired() {
             .ok(0, 2, 3, put_on_lease("a", "x", 7), put_ok(2))
             .ok(1, 10, 11, get("a"), range_ok(3, vec![]))
     };
-    assert_ok(h().unknown(9, 1, Request::LeaseExpire { id: LeaseId(7) }).check(&Etcd));
+    assert_ok(
+        h().unknown(9, 1, Request::LeaseExpire { id: LeaseId(7) })
+            .check(&Etcd),
+    );
     assert_illegal(h().check(&Etcd));
 }
 
@@ -232,14 +241,20 @@ fn a_prefix_range_returns_its_keys_sorted() {
     };
     let sorted = vec![kv("k/a", "1", 3, 3, 1), kv("k/b", "2", 2, 2, 1)];
     let unsorted = vec![kv("k/b", "2", 2, 2, 1), kv("k/a", "1", 3, 3, 1)];
-    assert_ok(h().ok(1, 6, 7, range.clone(), range_ok(4, sorted)).check(&Etcd));
+    assert_ok(
+        h().ok(1, 6, 7, range.clone(), range_ok(4, sorted))
+            .check(&Etcd),
+    );
     assert_illegal(h().ok(1, 6, 7, range, range_ok(4, unsorted)).check(&Etcd));
 }
 
 #[test]
 fn a_timed_out_put_may_or_may_not_have_happened() {
     let h = || ops().unknown(0, 0, put("a", "x"));
-    assert_ok(h().ok(1, 5, 6, get("a"), range_ok(2, vec![kv("a", "x", 2, 2, 1)])).check(&Etcd));
+    assert_ok(
+        h().ok(1, 5, 6, get("a"), range_ok(2, vec![kv("a", "x", 2, 2, 1)]))
+            .check(&Etcd),
+    );
     assert_ok(h().ok(1, 5, 6, get("a"), range_ok(1, vec![])).check(&Etcd));
     assert_illegal(h().ok(1, 5, 6, get("a"), range_ok(2, vec![])).check(&Etcd));
 }

@@ -105,7 +105,9 @@ pub enum CompareTarget {
 #[serde(tag = "f", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// Reads the keys in `keys` at the current revision.
-    Range { keys: KeySet },
+    Range {
+        keys: KeySet,
+    },
     Put {
         key: String,
         value: String,
@@ -129,26 +131,22 @@ pub enum Request {
         #[serde(default)]
         failure: Vec<Request>,
     },
-    LeaseGrant { id: LeaseId, ttl_s: i64 },
+    LeaseGrant {
+        id: LeaseId,
+        ttl_s: i64,
+    },
     /// Deletes the lease and, in one revision, every key attached to it.
-    LeaseRevoke { id: LeaseId },
+    LeaseRevoke {
+        id: LeaseId,
+    },
     /// The lease ran out: same effect as a revoke. Histories record it when a node reports
     /// it, or as an operation of unknown outcome from the grant on ("may expire any time").
-    LeaseExpire { id: LeaseId },
+    LeaseExpire {
+        id: LeaseId,
+    },
 }
 
 impl Request {
-    /// Whether this request never changes the store: a range, or a txn of such.
-    pub fn is_read_only(&self) -> bool {
-        match self {
-            Request::Range { .. } => true,
-            Request::Txn {
-                success, failure, ..
-            } => success.iter().chain(failure).all(Request::is_read_only),
-            _ => false,
-        }
-    }
-
     /// Why this request cannot be sent, if it cannot: lease requests inside a txn.
     pub fn nesting_error(&self) -> Option<String> {
         let Request::Txn {
@@ -158,7 +156,9 @@ impl Request {
             return None;
         };
         success.iter().chain(failure).find_map(|r| match r {
-            Request::LeaseGrant { .. } | Request::LeaseRevoke { .. } | Request::LeaseExpire { .. } => {
+            Request::LeaseGrant { .. }
+            | Request::LeaseRevoke { .. }
+            | Request::LeaseExpire { .. } => {
                 Some("a txn may only hold range, put, delete and txn requests".to_string())
             }
             _ => r.nesting_error(),
@@ -172,7 +172,10 @@ impl Request {
 #[serde(tag = "f", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Response {
     /// Matching keys, sorted by key.
-    Range { revision: Revision, kvs: Vec<KeyValue> },
+    Range {
+        revision: Revision,
+        kvs: Vec<KeyValue>,
+    },
     Put {
         revision: Revision,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,11 +192,19 @@ pub enum Response {
         succeeded: bool,
         responses: Vec<TxnResponse>,
     },
-    LeaseGrant { revision: Revision },
-    LeaseRevoke { revision: Revision },
-    LeaseExpire { revision: Revision },
+    LeaseGrant {
+        revision: Revision,
+    },
+    LeaseRevoke {
+        revision: Revision,
+    },
+    LeaseExpire {
+        revision: Revision,
+    },
     /// A definite refusal: the request had no effect.
-    Error { error: EtcdError },
+    Error {
+        error: EtcdError,
+    },
 }
 
 /// A response inside a txn: like [`Response`] without the revision (the txn's carries it).
@@ -231,6 +242,42 @@ pub enum EtcdError {
 }
 
 impl Response {
+    /// The revision the response carries, if any (errors carry none).
+    pub fn revision(&self) -> Option<Revision> {
+        match self {
+            Response::Range { revision, .. }
+            | Response::Put { revision, .. }
+            | Response::Delete { revision, .. }
+            | Response::Txn { revision, .. }
+            | Response::LeaseGrant { revision }
+            | Response::LeaseRevoke { revision }
+            | Response::LeaseExpire { revision } => Some(*revision),
+            Response::Error { .. } => None,
+        }
+    }
+
+    /// Whether `request`, answered by this response, changes the store wherever it can have
+    /// happened: not for a range, a delete that deleted nothing, a txn whose taken branch is
+    /// made of such, or an error (errors have no effect).
+    pub fn changes_nothing(&self, request: &Request) -> bool {
+        match (request, self) {
+            (_, Response::Error { .. }) => true,
+            (Request::Range { .. }, Response::Range { .. }) => true,
+            (Request::Delete { .. }, Response::Delete { deleted, .. }) => *deleted == 0,
+            (
+                Request::Txn {
+                    success, failure, ..
+                },
+                Response::Txn {
+                    succeeded,
+                    responses,
+                    ..
+                },
+            ) => branch_changes_nothing(if *succeeded { success } else { failure }, responses),
+            _ => false,
+        }
+    }
+
     /// Whether this response answers `request` (same kind, or an error).
     pub fn answers(&self, request: &Request) -> bool {
         matches!(
@@ -245,4 +292,23 @@ impl Response {
                 | (Request::LeaseExpire { .. }, Response::LeaseExpire { .. })
         )
     }
+}
+
+/// Whether every request of a txn branch, answered by `responses`, changes nothing.
+fn branch_changes_nothing(requests: &[Request], responses: &[TxnResponse]) -> bool {
+    requests.len() == responses.len()
+        && requests.iter().zip(responses).all(|(q, r)| match (q, r) {
+            (Request::Range { .. }, TxnResponse::Range { .. }) => true,
+            (Request::Delete { .. }, TxnResponse::Delete { deleted, .. }) => *deleted == 0,
+            (
+                Request::Txn {
+                    success, failure, ..
+                },
+                TxnResponse::Txn {
+                    succeeded,
+                    responses,
+                },
+            ) => branch_changes_nothing(if *succeeded { success } else { failure }, responses),
+            _ => false,
+        })
 }
