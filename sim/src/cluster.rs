@@ -111,6 +111,11 @@ impl SimCluster {
         SimCluster { hosts, members, clocks, log, start, net: Mutex::new(NetState::default()) }
     }
 
+    /// The instant the run's times count from (the event log's and the history's).
+    pub fn start_instant(&self) -> Instant {
+        self.start
+    }
+
     /// Simulated time since the cluster started.
     pub fn elapsed(&self) -> std::time::Duration {
         self.start.elapsed()

@@ -12,6 +12,7 @@
 //! The cluster stage needs madsim's runtime and exists only in the simulation build
 //! (`--cfg madsim`, see `.cargo/config.toml`); the pure parts build and test everywhere.
 
+pub mod checks;
 pub mod eventlog;
 pub mod faults;
 pub mod history;

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Exit codes (documented in the module doc and the README).
-#[allow(dead_code)] // UNKNOWN and LIVENESS are returned once the checks run after every run.
+#[allow(dead_code)] // UNKNOWN and LIVENESS are named for the docs; verdicts carry their own codes.
 pub mod exit {
     pub const PASS: u8 = 0;
     pub const SAFETY: u8 = 1;
@@ -209,7 +209,8 @@ mod sim_mode {
 
     /// The verdict of one run.
     pub enum Outcome {
-        Pass(String),
+        /// The run finished; its checks decide the exit code.
+        Ran(Box<detcd_sim::run::RunOutput>),
         /// A node assertion failed (e.g. a term went backwards): a safety violation.
         Panicked(String),
         CannotRun(String),
@@ -217,7 +218,7 @@ mod sim_mode {
 
     fn one(s: &Scenario, seed: u64) -> Outcome {
         match std::panic::catch_unwind(AssertUnwindSafe(|| run_scenario(s, seed))) {
-            Ok(Ok(out)) => Outcome::Pass(out.text()),
+            Ok(Ok(out)) => Outcome::Ran(Box::new(out)),
             Ok(Err(e)) => Outcome::CannotRun(e.to_string()),
             Err(p) => Outcome::Panicked(
                 p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default(),
@@ -227,15 +228,20 @@ mod sim_mode {
 
     pub fn run(s: &Scenario, seed: u64, out: Option<PathBuf>) -> u8 {
         match one(s, seed) {
-            Outcome::Pass(text) => {
+            Outcome::Ran(run) => {
+                let text = run.text();
                 print!("{text}");
                 let dir = out.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports").join(format!("{}-seed{seed}", s.name)));
-                if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join("events.log"), &text)) {
+                if let Err(e) = write_run_files(&dir, &run) {
                     eprintln!("sim: cannot write the run's files to {}: {e}", dir.display());
                     return exit::USAGE;
                 }
                 eprintln!("run files: {}", dir.display());
-                exit::PASS
+                let code = run.exit_code();
+                if code != exit::PASS {
+                    eprintln!("FAIL {} seed {seed}\n  reproduce: cargo sim run {} --seed {seed}", s.name, s.name);
+                }
+                code
             }
             Outcome::Panicked(msg) => {
                 eprintln!("FAIL {} seed {seed}: a node assertion failed: {msg}", s.name);
@@ -246,6 +252,17 @@ mod sim_mode {
                 exit::USAGE
             }
         }
+    }
+
+    /// The run's files: its story, the client history (the checker's format) and watch records.
+    fn write_run_files(dir: &Path, run: &detcd_sim::run::RunOutput) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("events.log"), run.text())?;
+        if let Some(h) = &run.history {
+            std::fs::write(dir.join("history.jsonl"), h.to_jsonl())?;
+            std::fs::write(dir.join("watches.jsonl"), h.watches_jsonl())?;
+        }
+        Ok(())
     }
 
     pub fn sweep(plan: Vec<(Scenario, u64)>, jobs: Option<usize>) -> u8 {
@@ -261,7 +278,18 @@ mod sim_mode {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((s, seed)) = plan.get(i) else { break };
                     let (code, why) = match one(s, *seed) {
-                        Outcome::Pass(_) => continue,
+                        Outcome::Ran(run) => match run.exit_code() {
+                            exit::PASS => continue,
+                            code => {
+                                let failed: Vec<String> = run
+                                    .verdicts
+                                    .iter()
+                                    .filter(|(_, v)| v.exit_code() != exit::PASS)
+                                    .map(|(name, v)| format!("{name}: {}", v.to_string().lines().next().unwrap_or_default()))
+                                    .collect();
+                                (code, failed.join("; "))
+                            }
+                        },
                         Outcome::Panicked(m) => (exit::SAFETY, format!("node assertion failed: {m}")),
                         Outcome::CannotRun(m) => (exit::USAGE, m),
                     };
@@ -299,6 +327,17 @@ mod sim_mode {
 
     pub fn run(_: &Scenario, _: u64, _: Option<PathBuf>) -> u8 {
         refuse()
+    }
+
+    /// The run's files: its story, the client history (the checker's format) and watch records.
+    fn write_run_files(dir: &Path, run: &detcd_sim::run::RunOutput) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("events.log"), run.text())?;
+        if let Some(h) = &run.history {
+            std::fs::write(dir.join("history.jsonl"), h.to_jsonl())?;
+            std::fs::write(dir.join("watches.jsonl"), h.watches_jsonl())?;
+        }
+        Ok(())
     }
 
     pub fn sweep(_: Vec<(Scenario, u64)>, _: Option<usize>) -> u8 {

@@ -1,8 +1,11 @@
 //! Runs one scenario with one seed: derives everything from the seed, compiles the fault schedule,
 //! starts the cluster on a fresh madsim runtime, applies the schedule, and returns the story.
 
+use crate::checks::{self, Verdict};
 use crate::cluster::SimCluster;
 use crate::eventlog::EventLog;
+use crate::history::{History, OutcomeClass};
+use crate::workload;
 use crate::faults::Schedule;
 use crate::inject::Injector;
 use crate::scenario::Scenario;
@@ -82,21 +85,52 @@ pub struct RunOutput {
     pub header: String,
     /// What happened.
     pub log: EventLog,
+    /// What the clients saw (None: the scenario has no workload).
+    pub history: Option<History>,
+    /// Every check's verdict, by name, in a fixed order.
+    pub verdicts: Vec<(&'static str, Verdict)>,
 }
 
 impl RunOutput {
-    /// Header and story, as `sim run` prints them.
+    /// Header and story, as `sim run` prints them, then the verdicts.
     pub fn text(&self) -> String {
-        format!("{}{}", self.header, self.log.render())
+        let mut t = format!("{}{}", self.header, self.log.render());
+        if let Some(h) = &self.history {
+            let ops: Vec<_> = h.all().collect();
+            let count = |c| ops.iter().filter(|o| o.outcome() == c).count();
+            let _ = writeln!(
+                t,
+                "clients: {} operations: {} ok, {} failed, {} unknown",
+                ops.len(),
+                count(OutcomeClass::Ok),
+                count(OutcomeClass::Fail),
+                count(OutcomeClass::Info)
+            );
+        }
+        for (name, v) in &self.verdicts {
+            let _ = writeln!(t, "check {name:<22} {v}");
+        }
+        t
+    }
+
+    /// The exit code the verdicts call for: the most severe one (safety 1 > liveness 4 > unknown 3).
+    pub fn exit_code(&self) -> u8 {
+        let codes: Vec<u8> = self.verdicts.iter().map(|(_, v)| v.exit_code()).collect();
+        [1, 4, 3].into_iter().find(|c| codes.contains(c)).unwrap_or(0)
     }
 }
 
-/// Runs `scenario` with `seed` on a fresh madsim runtime.
+/// The checker's time budget for one run's history.
+pub const LINEARIZABILITY_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `scenario` with `seed` on a fresh madsim runtime, then checks it.
 pub fn run(s: &Scenario, seed: u64) -> Result<RunOutput, RunError> {
     let plan = Plan::new(s, seed)?;
     let header = plan.describe(s);
-    let log = execute(s, plan);
-    Ok(RunOutput { header, log })
+    let healed_at = plan.schedule.steps.last().map(|(t, _)| *t).unwrap_or_default();
+    let (log, history) = execute(s, plan);
+    let verdicts = check(s, &log, history.as_ref(), healed_at);
+    Ok(RunOutput { header, log, history, verdicts })
 }
 
 /// Runs a scenario that is known to be runnable and returns its event log (for tests).
@@ -104,21 +138,64 @@ pub fn run(s: &Scenario, seed: u64) -> Result<RunOutput, RunError> {
 /// # Panics
 /// If the scenario cannot run (see [`RunError`]).
 pub fn run_log(s: &Scenario, seed: u64) -> EventLog {
-    execute(s, Plan::new(s, seed).expect("runnable scenario"))
+    execute(s, Plan::new(s, seed).expect("runnable scenario")).0
 }
 
-fn execute(s: &Scenario, plan: Plan) -> EventLog {
+fn execute(s: &Scenario, plan: Plan) -> (EventLog, Option<History>) {
     let rt = madsim::runtime::Runtime::with_seed_and_config(plan.seeds.runtime, madsim::Config::default());
     let duration = s.duration();
+    let workload_spec = s.workload.clone();
     rt.block_on(async move {
         let cluster = SimCluster::start(&plan.seeds.nodes, plan.timing.clone());
+        let clients = workload_spec.map(|w| {
+            let stop_at = w.stop_s.map(std::time::Duration::from_secs_f64).unwrap_or_else(|| duration.saturating_sub(std::time::Duration::from_secs(1)));
+            workload::start(&w, plan.seeds.workload, cluster.hosts.len(), cluster.start_instant(), stop_at)
+        });
         let mut injector = Injector::new(&cluster);
         for (at, action) in &plan.schedule.steps {
             madsim::time::sleep(at.saturating_sub(cluster.elapsed())).await;
             injector.apply(action);
         }
         madsim::time::sleep(duration.saturating_sub(cluster.elapsed())).await;
+        let history = match clients {
+            Some(c) => Some(c.finish().await),
+            None => None,
+        };
         let log = cluster.log.lock().expect("log").clone();
-        log
+        (log, history)
     })
+}
+
+/// Runs every check that applies. Outside the simulated runtime: the checker's budget is wall time.
+fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std::time::Duration) -> Vec<(&'static str, Verdict)> {
+    let mut v = Vec::new();
+    if s.checks.raft {
+        v.push(("one-leader-per-term", checks::one_leader_per_term(log)));
+        v.push(("terms-never-go-back", checks::terms_never_go_back(log)));
+        v.push(("applied-entries-agree", checks::applied_entries_agree(log)));
+    }
+    if s.checks.linearizability {
+        v.push(("linearizability", match history {
+            None => Verdict::Skipped("no workload".into()),
+            Some(h) => linearizability(h),
+        }));
+    }
+    if let Some(bound) = s.checks.liveness_s {
+        let ok: Option<Vec<std::time::Duration>> = history.map(|h| h.all().filter(|o| o.outcome() == OutcomeClass::Ok).map(|o| o.completed()).collect());
+        v.push(("liveness", checks::liveness(log, healed_at, std::time::Duration::from_secs_f64(bound), ok.as_deref())));
+    }
+    v
+}
+
+fn linearizability(h: &History) -> Verdict {
+    use detcd_check::{check_text, Format, ModelKind, Verdict as L};
+    let deadline = detcd_check::io::WallClockDeadline::after(LINEARIZABILITY_BUDGET);
+    match check_text(&h.to_jsonl(), ModelKind::Etcd, Some(Format::Ours), &deadline) {
+        Ok(r) => match r.verdict {
+            L::Ok => Verdict::Pass,
+            L::Unknown => Verdict::Unknown(r.description),
+            L::Illegal(_) => Verdict::Fail(format!("{}\n{}", r.description, r.verdict)),
+        },
+        Err(e) => Verdict::Fail(format!("the recorded history does not parse (a recorder bug): {e}")),
+    }
 }
