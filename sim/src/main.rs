@@ -329,17 +329,6 @@ mod sim_mode {
         refuse()
     }
 
-    /// The run's files: its story, the client history (the checker's format) and watch records.
-    fn write_run_files(dir: &Path, run: &detcd_sim::run::RunOutput) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("events.log"), run.text())?;
-        if let Some(h) = &run.history {
-            std::fs::write(dir.join("history.jsonl"), h.to_jsonl())?;
-            std::fs::write(dir.join("watches.jsonl"), h.watches_jsonl())?;
-        }
-        Ok(())
-    }
-
     pub fn sweep(_: Vec<(Scenario, u64)>, _: Option<usize>) -> u8 {
         refuse()
     }
