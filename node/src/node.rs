@@ -116,6 +116,7 @@ impl Node {
             limits: cfg.limits.clone(),
             lease_ids: Arc::new(Mutex::new(RequestIds::new(cfg.id.0, clock.now().as_millis().max(0) as u64))),
             leader_link: Arc::new(Mutex::new(None)),
+            shutdown: shutdown_rx.clone(),
         };
         let max_msg = cfg.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
         for &addr in &cfg.listen_peer {

@@ -122,6 +122,7 @@ impl Election for ElectionService {
             let result = tokio::select! {
                 biased;
                 _ = tx.closed() => Ok(()),
+                _ = shared.stopped() => Err(ApiError::Stopped),
                 r = observe(&shared, &prefix, &tx) => r,
             };
             if let Err(e) = result {

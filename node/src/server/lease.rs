@@ -88,6 +88,10 @@ impl Lease for LeaseService {
                 let msg = tokio::select! {
                     biased;
                     _ = tx.closed() => return,
+                    _ = shared.stopped() => {
+                        let _ = tx.send(Err(ApiError::Stopped.into())).await;
+                        return;
+                    }
                     m = requests.message() => m,
                 };
                 let Ok(Some(r)) = msg else { return };

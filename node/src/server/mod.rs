@@ -53,6 +53,10 @@ pub struct Shared {
     /// A connection to the leader's client URL, for what only the leader answers (keep-alives and
     /// TTLs of leases). Replaced when the leader's URL changes.
     pub leader_link: Arc<Mutex<Option<(String, Channel)>>>,
+    /// Flips to true when the member stops. Streams and waits that could last forever (watches,
+    /// keep-alives, observes, lock and campaign waits) end then: a graceful server shutdown waits
+    /// for every open request.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How long dialing the leader may take.
@@ -61,6 +65,12 @@ const LEADER_DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 impl Shared {
     pub fn state(&self) -> MutexGuard<'_, StateMachine> {
         self.state.lock().expect("state lock")
+    }
+
+    /// Resolves when the member stops.
+    pub async fn stopped(&self) {
+        let mut rx = self.shutdown.clone();
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     /// The store's current revision.

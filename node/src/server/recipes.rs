@@ -153,8 +153,12 @@ impl Feed {
             if !changes.events.is_empty() {
                 return Ok(changes.events);
             }
-            if !advanced && progress.changed().await.is_err() {
-                return Err(ApiError::Stopped);
+            if !advanced {
+                tokio::select! {
+                    biased;
+                    _ = shared.stopped() => return Err(ApiError::Stopped),
+                    changed = progress.changed() => if changed.is_err() { return Err(ApiError::Stopped) },
+                }
             }
         }
     }

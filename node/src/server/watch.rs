@@ -63,6 +63,10 @@ async fn serve(shared: Shared, mut requests: Streaming<WatchRequest>, tx: Sender
         tokio::select! {
             biased;
             _ = tx.closed() => return,
+            _ = shared.stopped() => {
+                let _ = tx.send(Err(ApiError::Stopped.into())).await;
+                return;
+            }
             msg = requests.message(), if requests_open && ws.accepts_requests() => match msg {
                 Ok(Some(req)) => handle(&mut ws, req, current),
                 // etcd keeps serving a stream whose client closed its sending side.
