@@ -22,7 +22,7 @@ use crate::pb::etcdserverpb::{LeaseGrantResponse, LeaseRevokeResponse, ResponseH
 use crate::request::{Applied, MemberAttributes, Op, ReplicatedRequest};
 use crate::types::{Index, LeaseId, MemberId, Revision};
 use std::collections::BTreeMap;
-use tokio::sync::watch;
+use crate::feed::{Feed, FeedRx};
 
 /// A member as the cluster knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,8 +48,9 @@ pub struct StateMachine {
     pub members: BTreeMap<MemberId, MemberInfo>,
     applied: Index,
     /// Wakes whoever waits for the state to move (watchers, keep-alives of expired leases).
-    /// Sending never blocks: a watch channel keeps only the latest value.
-    progress: watch::Sender<Progress>,
+    /// Sending never blocks: the feed keeps only the latest value, and wakes subscribers in a
+    /// fixed order (see [`crate::feed`]).
+    progress: Feed<Progress>,
 }
 
 impl StateMachine {
@@ -61,7 +62,7 @@ impl StateMachine {
             .map(|(id, m)| (*id, MemberInfo { peer_urls: m.peer_urls.clone(), name: String::new(), client_urls: vec![] }))
             .collect();
         let kv = Store::new();
-        let (progress, _) = watch::channel(Progress { applied: Index(0), revision: kv.current_revision() });
+        let progress = Feed::new(Progress { applied: Index(0), revision: kv.current_revision() });
         StateMachine { kv, leases: LeaseTable::new(min_lease_ttl_s), lessor: Lessor::new(), members, applied: Index(0), progress }
     }
 
@@ -72,7 +73,7 @@ impl StateMachine {
 
     /// A receiver that sees the state move (at least the latest [`Progress`]; intermediate values
     /// may be skipped, so receivers re-read the state rather than count notifications).
-    pub fn subscribe(&self) -> watch::Receiver<Progress> {
+    pub fn subscribe(&self) -> FeedRx<Progress> {
         self.progress.subscribe()
     }
 

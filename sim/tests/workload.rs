@@ -131,13 +131,10 @@ fn same_seed_gives_a_byte_identical_history() {
     assert_ne!(a.to_jsonl(), d.to_jsonl(), "another seed, another history");
 }
 
-/// With watches in the mix, the first run in a process and the runs after it differ (each is
-/// the same across processes). The node wakes its watch streams through one
-/// `tokio::sync::watch` channel, whose waiters tokio spreads over shards with its own
-/// thread-local random generator, which no madsim seed controls; the wake order then decides
-/// which stream's messages draw which network delays.
+/// With watches in the mix too. (This once failed: the node woke its watch streams through a
+/// `tokio::sync::watch` channel, whose waiters tokio spreads over shards with a thread-local RNG no
+/// madsim seed controls; `node/src/feed.rs` now wakes them in subscription order.)
 #[test]
-#[ignore = "nondeterministic watch delivery in the node (tokio::sync::watch wake order), see doc"]
 fn same_seed_gives_a_byte_identical_history_with_watches() {
     let a = simulate_on_fresh_thread(7, every_kind(5), 4);
     let b = simulate_on_fresh_thread(7, every_kind(5), 4);
