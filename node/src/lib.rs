@@ -21,6 +21,7 @@ pub mod disk;
 pub mod driver;
 pub mod error;
 pub mod events;
+pub mod feed;
 pub mod ids;
 pub mod lease;
 pub mod mvcc;
