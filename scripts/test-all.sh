@@ -18,6 +18,9 @@ cargo test --workspace
 
 echo "== simulation build: cargo simtest"
 cargo simtest
+# madsim's own determinism check: each seed runs twice and every random draw and scheduling
+# decision is compared.
+MADSIM_TEST_CHECK_DETERMINISM=1 MADSIM_TEST_NUM=3 cargo simtest --test madsim_determinism
 
 echo "== simulation build: the node's own sim tests (lease expiry on every member, watch resume)"
 cargo test --config 'build.rustflags=["--cfg","madsim"]' --target-dir target/sim -p detcd-node --test sim_leases_watches
