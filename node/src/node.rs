@@ -36,6 +36,8 @@ use tokio::task::JoinHandle;
 pub const COMMAND_QUEUE_MAX: usize = 4096;
 /// Peer messages queued for the driver at most; more are dropped (Raft retransmits).
 pub const PEER_INBOX_MAX: usize = 8192;
+/// How long a stopping member waits for its tasks (open client streams) before it cuts them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often an unpublished member retries publishing itself.
 const PUBLISH_RETRY: Duration = Duration::from_millis(200);
 
@@ -56,6 +58,7 @@ pub struct Node {
     /// Finishes when the member stops; carries the first fatal error.
     done: mpsc::Receiver<Result<(), NodeError>>,
     tasks: Vec<JoinHandle<()>>,
+    clock: Clock,
 }
 
 impl Node {
@@ -157,7 +160,7 @@ impl Node {
         tasks.push(tokio::spawn(run_lessor(shared.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(publish(shared, attrs, shutdown_rx)));
 
-        Ok(Node { id: cfg.id, status: status_rx, shutdown: shutdown_tx, done: done_rx, tasks })
+        Ok(Node { id: cfg.id, status: status_rx, shutdown: shutdown_tx, done: done_rx, tasks, clock })
     }
 
     /// The member's Raft status now.
@@ -178,8 +181,14 @@ impl Node {
     /// Stops the member: pending requests fail with "server stopped", servers close.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        for mut t in self.tasks {
+            // Streams end when the member stops, but a client that stopped reading keeps its HTTP/2
+            // stream (and so the graceful server shutdown) open: past the grace period, cut it.
+            tokio::select! {
+                biased;
+                _ = &mut t => {}
+                _ = self.clock.sleep(SHUTDOWN_GRACE) => t.abort(),
+            }
         }
     }
 }

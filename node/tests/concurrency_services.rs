@@ -210,3 +210,33 @@ async fn followers_forward_keep_alives_and_ttls_to_the_leader() {
     assert_eq!(r.into_inner().kvs[0].lease, id);
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_kv_is_equal_on_every_member_and_a_client_that_stops_reading_blocks_no_write() {
+    use detcd_node::pb::etcdserverpb::watch_client::WatchClient;
+    use detcd_node::pb::etcdserverpb::watch_request::RequestUnion;
+    use detcd_node::pb::etcdserverpb::{HashKvRequest, WatchCreateRequest, WatchRequest};
+    use tokio_stream::StreamExt;
+    let c = Cluster::start().await;
+    // A watcher of everything whose client never reads a response.
+    let create = WatchCreateRequest { key: vec![0], range_end: vec![0], ..Default::default() };
+    let req = WatchRequest { request_union: Some(RequestUnion::CreateRequest(create)) };
+    let _stalled = WatchClient::new(c.channel(0).await).watch(tokio_stream::iter(vec![req]).chain(tokio_stream::pending())).await.unwrap();
+    let mut kv = KvClient::new(c.channel(0).await);
+    let value = vec![b'x'; 10_000];
+    let started = std::time::Instant::now();
+    for i in 0..300 {
+        kv.put(PutRequest { key: format!("k{}", i % 50).into_bytes(), value: value.clone(), ..Default::default() }).await.unwrap();
+    }
+    // 3 MB of events wait for the stalled client; the writes did not wait for it.
+    assert!(started.elapsed() < Duration::from_secs(30), "writes took {:?}", started.elapsed());
+    tokio::time::sleep(Duration::from_millis(300)).await; // every member applies the last put
+    let mut hashes = Vec::new();
+    for i in 0..3 {
+        let h = MaintenanceClient::new(c.channel(i).await).hash_kv(HashKvRequest { revision: 0 }).await.unwrap().into_inner();
+        hashes.push((h.hash, h.hash_revision));
+    }
+    assert_eq!(hashes[0].1, 301);
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+    c.stop().await;
+}

@@ -126,7 +126,8 @@ impl Election for ElectionService {
                 r = observe(&shared, &prefix, &tx) => r,
             };
             if let Err(e) = result {
-                let _ = tx.send(Err(e.into())).await;
+                // Best effort: never wait on a client that stopped reading.
+                let _ = tx.try_send(Err(e.into()));
             }
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))

@@ -89,7 +89,8 @@ impl Lease for LeaseService {
                     biased;
                     _ = tx.closed() => return,
                     _ = shared.stopped() => {
-                        let _ = tx.send(Err(ApiError::Stopped.into())).await;
+                        // Best effort (see the watch stream): never wait on a client at shutdown.
+                        let _ = tx.try_send(Err(ApiError::Stopped.into()));
                         return;
                     }
                     m = requests.message() => m,
@@ -101,7 +102,12 @@ impl Lease for LeaseService {
                     Err(e) => Err(Status::from(e)),
                 };
                 let failed = reply.is_err();
-                if tx.send(reply).await.is_err() || failed {
+                let sent = tokio::select! {
+                    biased;
+                    _ = shared.stopped() => false,
+                    r = tx.send(reply) => r.is_ok(),
+                };
+                if !sent || failed {
                     return;
                 }
             }

@@ -64,7 +64,9 @@ async fn serve(shared: Shared, mut requests: Streaming<WatchRequest>, tx: Sender
             biased;
             _ = tx.closed() => return,
             _ = shared.stopped() => {
-                let _ = tx.send(Err(ApiError::Stopped.into())).await;
+                // Best effort: a client that stopped reading has a full buffer, and must not hold up
+                // the shutdown; dropping the sender ends the stream either way.
+                let _ = tx.try_send(Err(ApiError::Stopped.into()));
                 return;
             }
             msg = requests.message(), if requests_open && ws.accepts_requests() => match msg {
@@ -101,7 +103,7 @@ async fn serve(shared: Shared, mut requests: Streaming<WatchRequest>, tx: Sender
                 next_leader_check = shared.clock.deadline_after(election);
                 leaderless_checks = if shared.status.borrow().leader.is_none() { leaderless_checks + 1 } else { 0 };
                 if leaderless_checks >= NO_LEADER_CHECKS_MAX {
-                    let _ = tx.send(Err(ApiError::NoLeader.into())).await;
+                    let _ = tx.try_send(Err(ApiError::NoLeader.into()));
                     return;
                 }
             }
