@@ -279,11 +279,18 @@ pub struct Cluster {
     pub bin: PathBuf,
     pub dir: PathBuf,
     pub members: Vec<Member>,
+    /// Flags every member gets besides the cluster's own (e.g. `--snapshot-count=50`).
+    pub extra_args: Vec<String>,
 }
 
 impl Cluster {
     /// Starts machine-1..3 with etcd's flags (`--initial-cluster-state new`, token `token-01`).
     pub fn start(bin: &Path) -> Cluster {
+        Cluster::start_with(bin, &[])
+    }
+
+    /// As [`Cluster::start`], with `extra_args` added to every member's flags.
+    pub fn start_with(bin: &Path, extra_args: &[&str]) -> Cluster {
         let ports: Vec<u16> = CLIENT_PORTS
             .iter()
             .chain(PEER_PORTS.iter())
@@ -296,50 +303,75 @@ impl Cluster {
             .as_nanos();
         let dir = std::env::temp_dir().join(format!("detcd-e2e-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create cluster temp dir");
+        let mut cluster = Cluster {
+            bin: bin.to_path_buf(),
+            dir: dir.clone(),
+            members: Vec::new(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+        };
+        for i in 0..3 {
+            let (name, cp, pp) = (MEMBER_NAMES[i], CLIENT_PORTS[i], PEER_PORTS[i]);
+            cluster.members.push(Member {
+                name: name.to_string(),
+                client_port: cp,
+                peer_port: pp,
+                log: dir.join(format!("{name}.log")),
+                child: None,
+            });
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    /// Starts member `i`'s process with its data dir (which may exist: a restart), appending to
+    /// its log.
+    fn spawn(&mut self, i: usize) {
         let initial = MEMBER_NAMES
             .iter()
             .zip(PEER_PORTS)
             .map(|(n, p)| format!("{n}=http://127.0.0.1:{p}"))
             .collect::<Vec<_>>()
             .join(",");
-        let mut cluster = Cluster {
-            bin: bin.to_path_buf(),
-            dir: dir.clone(),
-            members: Vec::new(),
-        };
-        for i in 0..3 {
-            let (name, cp, pp) = (MEMBER_NAMES[i], CLIENT_PORTS[i], PEER_PORTS[i]);
-            let log = dir.join(format!("{name}.log"));
-            let logf = std::fs::File::create(&log).expect("create log file");
-            let child = Proc::new(bin)
-                .arg(format!("--name={name}"))
-                .arg(format!(
-                    "--data-dir={}",
-                    dir.join(format!("{name}.etcd")).display()
-                ))
-                .arg(format!("--listen-client-urls=http://127.0.0.1:{cp}"))
-                .arg(format!("--advertise-client-urls=http://127.0.0.1:{cp}"))
-                .arg(format!("--listen-peer-urls=http://127.0.0.1:{pp}"))
-                .arg(format!(
-                    "--initial-advertise-peer-urls=http://127.0.0.1:{pp}"
-                ))
-                .arg(format!("--initial-cluster={initial}"))
-                .arg(format!("--initial-cluster-token={CLUSTER_TOKEN}"))
-                .arg("--initial-cluster-state=new")
-                .stdin(Stdio::null())
-                .stdout(logf.try_clone().unwrap())
-                .stderr(logf)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            cluster.members.push(Member {
-                name: name.to_string(),
-                client_port: cp,
-                peer_port: pp,
-                log,
-                child: Some(child),
-            });
-        }
-        cluster
+        let m = &self.members[i];
+        let (name, cp, pp) = (m.name.as_str(), m.client_port, m.peer_port);
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&m.log)
+            .expect("open log file");
+        let child = Proc::new(&self.bin)
+            .arg(format!("--name={name}"))
+            .arg(format!(
+                "--data-dir={}",
+                self.dir.join(format!("{name}.etcd")).display()
+            ))
+            .arg(format!("--listen-client-urls=http://127.0.0.1:{cp}"))
+            .arg(format!("--advertise-client-urls=http://127.0.0.1:{cp}"))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{pp}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{pp}"
+            ))
+            .arg(format!("--initial-cluster={initial}"))
+            .arg(format!("--initial-cluster-token={CLUSTER_TOKEN}"))
+            .arg("--initial-cluster-state=new")
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        self.members[i].child = Some(child);
+    }
+
+    /// Starts member `i` again from its data dir after [`Cluster::kill`], once its ports are free.
+    ///
+    /// # Panics
+    /// If it is still running, or its ports stay taken.
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.members[i].child.is_none(), "{} is still running", self.members[i].name);
+        let ports = [self.members[i].client_port, self.members[i].peer_port];
+        assert!(wait_ports_free(&ports, Duration::from_secs(10)), "ports {ports:?} stay taken");
+        self.spawn(i);
     }
 
     /// All client endpoints, comma-separated (as in the golden outputs).
@@ -1001,6 +1033,16 @@ impl Masker {
             }
         }
         l = replace_number(&l, "\"ttl\":", |_| Some("<ttl>".into()));
+        // etcd lists a lease's keys in Go map order: compare them sorted.
+        if let Some(p) = l.find("attached keys([") {
+            let start = p + "attached keys([".len();
+            if let Some(end) = l[start..].find("])").map(|e| start + e) {
+                let mut keys: Vec<&str> = l[start..end].split(' ').collect();
+                keys.sort_unstable();
+                let sorted = keys.join(" ");
+                l.replace_range(start..end, &sorted);
+            }
+        }
         // `endpoint status` (simple): ENDPOINT, ID, VERSION, DB SIZE, IS LEADER, IS LEARNER,
         // RAFT TERM, RAFT INDEX, RAFT APPLIED INDEX, ERRORS
         let f: Vec<&str> = l.split(", ").collect();
