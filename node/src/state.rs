@@ -258,8 +258,8 @@ mod tests {
         let mut s = Sm::new();
         let rx = s.sm.subscribe();
         s.grant(5, 10).unwrap();
-        assert_eq!(*rx.borrow(), Progress { applied: Index(1), revision: Revision(1) });
+        assert_eq!(rx.borrow(), Progress { applied: Index(1), revision: Revision(1) });
         s.put("k", 5).unwrap();
-        assert_eq!(*rx.borrow(), Progress { applied: Index(2), revision: Revision(2) });
+        assert_eq!(rx.borrow(), Progress { applied: Index(2), revision: Revision(2) });
     }
 }
