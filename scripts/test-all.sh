@@ -23,4 +23,5 @@ cargo simtest
 MADSIM_TEST_CHECK_DETERMINISM=1 MADSIM_TEST_NUM=3 cargo simtest --test madsim_determinism
 
 echo "== simulation build: the node's own sim tests (lease expiry on every member, watch resume)"
-cargo test --config 'build.rustflags=["--cfg","madsim"]' --target-dir target/sim -p detcd-node --test sim_leases_watches
+# (release, like cargo simtest, so both share one sim build)
+cargo test --config 'build.rustflags=["--cfg","madsim"]' --target-dir target/sim --release -p detcd-node --test sim_leases_watches

@@ -2,7 +2,7 @@
 //! clients real clients use. Run with the sim build:
 //!
 //! ```text
-//! cargo test -p detcd-node --test sim_leases_watches --config 'build.rustflags=["--cfg","madsim"]' --target-dir target/sim
+//! cargo test -p detcd-node --test sim_leases_watches --config 'build.rustflags=["--cfg","madsim"]' --target-dir target/sim --release
 //! ```
 #![cfg(madsim)]
 
