@@ -6,8 +6,9 @@
 //!   scenario (what to do) -> cluster + faults (do it) -> event log (what happened)
 //! ```
 //!
-//! Checks and reports are the next stages (`detcd-check`, reports). Everything a run does is
-//! derived from its seed ([`seeds`]).
+//! Then the run is checked ([`checks`], `detcd-check`) and reported ([`report`]: an HTML page,
+//! Markdown and plots, rendered from the run's data alone). Everything a run does is derived from
+//! its seed ([`seeds`]).
 //!
 //! The cluster stage needs madsim's runtime and exists only in the simulation build
 //! (`--cfg madsim`, see `.cargo/config.toml`); the pure parts build and test everywhere.
@@ -16,6 +17,7 @@ pub mod checks;
 pub mod eventlog;
 pub mod faults;
 pub mod history;
+pub mod report;
 pub mod scenario;
 pub mod seeds;
 
