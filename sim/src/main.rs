@@ -3,6 +3,7 @@
 //! ```text
 //! cargo sim run split-brain --seed 42          # one run, its story on stdout, files in reports/
 //! cargo sim sweep all --seeds 1..200 --jobs 2  # many runs; failing seeds with their repro command
+//! cargo sim sweep all --seeds 1..20 --report   # ... and every run's report, reports/index.html
 //! cargo sim list                               # the scenario catalog
 //! cargo sim check FILE --model etcd            # check a recorded history
 //! ```
@@ -65,6 +66,9 @@ enum Cmd {
         /// Run only shard i of n (`0/4`): lets a batch system split a sweep across machines.
         #[arg(long)]
         shard: Option<String>,
+        /// Write every run's report (reports/<scenario>-seed<N>/) and reports/index.html.
+        #[arg(long)]
+        report: bool,
     },
     /// List the scenarios.
     List,
@@ -92,8 +96,8 @@ fn main() -> ExitCode {
             Ok(s) => sim_mode::run(&s, seed, out),
             Err(e) => usage(e),
         },
-        Cmd::Sweep { scenario, seeds, jobs, shard } => match sweep_plan(&scenario, &seeds, shard.as_deref()) {
-            Ok(plan) => sim_mode::sweep(plan, jobs),
+        Cmd::Sweep { scenario, seeds, jobs, shard, report } => match sweep_plan(&scenario, &seeds, shard.as_deref()) {
+            Ok(plan) => sim_mode::sweep(plan, jobs, report),
             Err(e) => usage(e),
         },
     };
@@ -200,6 +204,7 @@ fn check(file: &std::path::Path, model: &str, format: Option<&str>, budget_s: f6
 #[cfg(madsim)]
 mod sim_mode {
     use super::exit;
+    use detcd_sim::report;
     use detcd_sim::run::run as run_scenario;
     use detcd_sim::scenario::Scenario;
     use std::panic::AssertUnwindSafe;
@@ -232,11 +237,11 @@ mod sim_mode {
                 let text = run.text();
                 print!("{text}");
                 let dir = out.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports").join(format!("{}-seed{seed}", s.name)));
-                if let Err(e) = write_run_files(&dir, &run) {
+                if let Err(e) = write_run_files(&dir, s, seed, &run) {
                     eprintln!("sim: cannot write the run's files to {}: {e}", dir.display());
                     return exit::USAGE;
                 }
-                eprintln!("run files: {}", dir.display());
+                eprintln!("run files: {} (report: index.html, report.md)", dir.display());
                 let code = run.exit_code();
                 if code != exit::PASS {
                     eprintln!("FAIL {} seed {seed}\n  reproduce: cargo sim run {} --seed {seed}", s.name, s.name);
@@ -254,18 +259,35 @@ mod sim_mode {
         }
     }
 
-    /// The run's files: its story, the client history (the checker's format) and watch records.
-    fn write_run_files(dir: &Path, run: &detcd_sim::run::RunOutput) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("events.log"), run.text())?;
+    /// The run's files: its story, the client history (the checker's format), watch records, and
+    /// the report (index.html, report.md, plots; see `detcd_sim::report`). Returns the run's row
+    /// for a sweep's index.
+    fn write_run_files(dir: &Path, s: &Scenario, seed: u64, run: &detcd_sim::run::RunOutput) -> Result<report::sweep::Row, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("events.log"), run.text()).map_err(|e| e.to_string())?;
         if let Some(h) = &run.history {
-            std::fs::write(dir.join("history.jsonl"), h.to_jsonl())?;
-            std::fs::write(dir.join("watches.jsonl"), h.watches_jsonl())?;
+            std::fs::write(dir.join("history.jsonl"), h.to_jsonl()).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("watches.jsonl"), h.watches_jsonl()).map_err(|e| e.to_string())?;
         }
-        Ok(())
+        report::write_run_report(dir, &report::RunData::of(s, seed, run)).map_err(|e| e.to_string())
     }
 
-    pub fn sweep(plan: Vec<(Scenario, u64)>, jobs: Option<usize>) -> u8 {
+    /// A sweep's row for one run, writing the run's files under `reports`.
+    fn report_row(reports: &Path, s: &Scenario, seed: u64, outcome: &Outcome) -> report::sweep::Row {
+        let name = format!("{}-seed{seed}", s.name);
+        match outcome {
+            Outcome::Ran(run) => match write_run_files(&reports.join(&name), s, seed, run) {
+                Ok(row) => report::sweep::Row { link: Some(format!("{name}/index.html")), ..row },
+                Err(e) => report::sweep::Row::not_run(&s.name, seed, exit::USAGE, format!("cannot write the report: {e}"), s.duration_s),
+            },
+            Outcome::Panicked(m) => report::sweep::Row::not_run(&s.name, seed, exit::SAFETY, format!("node assertion failed: {m}"), s.duration_s),
+            Outcome::CannotRun(m) => report::sweep::Row::not_run(&s.name, seed, exit::USAGE, m.clone(), s.duration_s),
+        }
+    }
+
+    pub fn sweep(plan: Vec<(Scenario, u64)>, jobs: Option<usize>, with_report: bool) -> u8 {
+        let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports");
+        let rows: Mutex<Vec<report::sweep::Row>> = Mutex::new(Vec::new());
         let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
         // Node assertions print through the panic hook; keep the sweep's output to its verdicts.
         std::panic::set_hook(Box::new(|_| {}));
@@ -277,7 +299,11 @@ mod sim_mode {
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((s, seed)) = plan.get(i) else { break };
-                    let (code, why) = match one(s, *seed) {
+                    let outcome = one(s, *seed);
+                    if with_report {
+                        rows.lock().expect("lock").push(report_row(&reports, s, *seed, &outcome));
+                    }
+                    let (code, why) = match outcome {
                         Outcome::Ran(run) => match run.exit_code() {
                             exit::PASS => continue,
                             code => {
@@ -307,6 +333,12 @@ mod sim_mode {
             println!("{line}");
         }
         println!("sweep: {} passed, {} failed", plan.len() - failures.len(), failures.len());
+        if with_report {
+            match report::sweep::write_index(&reports, &rows.into_inner().expect("lock")) {
+                Ok(path) => println!("sweep report: {}", path.display()),
+                Err(e) => eprintln!("sim: cannot write the sweep's index in {}: {e}", reports.display()),
+            }
+        }
         worst.into_inner().expect("lock")
     }
 }
@@ -329,7 +361,7 @@ mod sim_mode {
         refuse()
     }
 
-    pub fn sweep(_: Vec<(Scenario, u64)>, _: Option<usize>) -> u8 {
+    pub fn sweep(_: Vec<(Scenario, u64)>, _: Option<usize>, _: bool) -> u8 {
         refuse()
     }
 }
