@@ -2,7 +2,9 @@
 # Installs what the real-mode e2e tests (tests/) need, idempotently:
 #   - etcdctl 3.4 (Debian package etcd-client): drives the servers under test;
 #   - etcd 3.4.23 (Debian package etcd-server): only for scripts/etcd-reference.sh
-#     (regenerating tests/golden/) and for validating the harness against real etcd.
+#     (regenerating tests/golden/) and for validating the harness against real etcd;
+#   - Chromium (Debian package chromium, /usr/bin/chromium): the headless browser check of the
+#     simulator's HTML reports (scripts/browser-check.sh).
 # Pass --client-only to skip etcd-server.
 # Non-interactive; meant to run as root (CI=true) or with sudo available.
 set -euo pipefail
@@ -12,12 +14,13 @@ want_server=1
 
 pkgs=()
 command -v etcdctl >/dev/null 2>&1 || pkgs+=(etcd-client)
+[[ -x /usr/bin/chromium ]] || pkgs+=(chromium)
 if [[ $want_server == 1 ]] && ! command -v etcd >/dev/null 2>&1 && [[ ! -x /usr/bin/etcd ]]; then
   pkgs+=(etcd-server)
 fi
 
 if [[ ${#pkgs[@]} -eq 0 ]]; then
-  echo "install-test-deps: nothing to do (etcdctl$([[ $want_server == 1 ]] && echo ', etcd') present)"
+  echo "install-test-deps: nothing to do (etcdctl, chromium$([[ $want_server == 1 ]] && echo ', etcd') present)"
   exit 0
 fi
 

@@ -4,7 +4,8 @@
 #   2. the real build: unit tests, the checker, and the e2e tests (real detcd processes on
 #      127.0.0.1 driven by the real etcdctl, compared with etcd 3.4.23's golden outputs);
 #   3. the simulation build (--cfg madsim, target/sim): determinism, elections, KV over the
-#      simulated network.
+#      simulated network, the report of split-brain seed 42;
+#   4. that report in headless Chromium: figures and timeline present, no JavaScript error.
 # Works on a fresh machine with only the Rust toolchain (and apt, as root or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,3 +26,6 @@ MADSIM_TEST_CHECK_DETERMINISM=1 MADSIM_TEST_NUM=3 cargo simtest --test madsim_de
 echo "== simulation build: the node's own sim tests (lease expiry on every member, watch resume)"
 # (release, like cargo simtest, so both share one sim build)
 cargo test --config 'build.rustflags=["--cfg","madsim"]' --target-dir target/sim --release -p detcd-node --test sim_leases_watches
+
+echo "== the report of split-brain seed 42 (written by sim/tests/report.rs) in headless Chromium"
+scripts/browser-check.sh target/sim/tmp/report-split-brain-seed42/index.html
