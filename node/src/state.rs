@@ -24,6 +24,9 @@ use crate::types::{Index, LeaseId, MemberId, Revision};
 use std::collections::BTreeMap;
 use crate::feed::{Feed, FeedRx};
 
+mod snapshot;
+pub use snapshot::{RestoreError, SNAPSHOT_FORMAT_VERSION};
+
 /// A member as the cluster knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberInfo {

@@ -8,6 +8,9 @@ use super::txn::WriteTxn;
 use super::{KeyValue, MvccError, RangeResult};
 use crate::types::{LeaseId, Revision};
 
+/// Serde for the store (its snapshot image).
+mod image;
+
 /// What one change wrote: the key-value of a put, or a delete's tombstone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Record {
