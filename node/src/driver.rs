@@ -5,13 +5,22 @@
 //! ```text
 //!   wait for: shutdown | tick (clock seam) | client command | peer message
 //!   feed it to RawNode (tick / propose / read_index / step)
-//!   handle the Ready:  persist  ->  send  ->  apply  ->  advance
+//!   handle the Ready:  persist  ->  (disk time)  ->  send  ->  apply  ->  advance  ->  snapshot?
 //! ```
 //!
 //! Client requests arrive as [`Command`]s with a reply channel. A write is proposed with a unique
 //! request ID and answered when the entry carrying that ID is applied, at whatever index it lands
 //! (see `request.rs`). A linearizable read asks raft-rs for a ReadIndex and is answered once this
 //! node has applied up to that index.
+//!
+//! Snapshots: after applying, the driver asks the log store whether it wants a snapshot
+//! ([`LogStore::wants_snapshot`]); if so it hands it the state machine's bytes at its applied
+//! index, and the store compacts. A leader whose follower needs entries it no longer holds sends
+//! its newest snapshot (raft-rs asks the store); the follower's driver saves it durably with the
+//! rest of the Ready, and restores its state machine from it before applying what follows. A
+//! snapshot message can be lost like any other, but raft-rs does not re-send one by itself: when a
+//! follower is still waiting for its snapshot [`SNAPSHOT_RETRY_TICKS`] after it was sent, the
+//! driver reports the send as failed, and raft-rs sends a fresh one.
 //!
 //! Randomness: raft-rs draws election timeouts from `rand::thread_rng`, which is not deterministic
 //! under madsim (STACK.md). After every event that may have changed term, role or leader, the driver
@@ -23,13 +32,13 @@ use crate::config::{Limits, RaftTiming};
 use crate::error::ApiError;
 use crate::events::{EventSink, NodeEvent, NodeStatus, Role};
 use crate::request::{Applied, Op, ReplicatedRequest, RequestIds};
-use crate::state::StateMachine;
+use crate::state::{RestoreError, StateMachine};
 use crate::storage::{LogStore, StorageError};
 use crate::transport::Transport;
 use crate::types::{Index, MemberId, Term};
 use prost::Message as _;
-use raft::prelude::{Entry, EntryType, Message};
-use raft::{RawNode, ReadState};
+use raft::prelude::{Entry, EntryType, Message, MessageType, Snapshot};
+use raft::{ProgressState, RawNode, ReadState, SnapshotStatus};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -44,6 +53,10 @@ pub const BATCH_MAX: usize = 256;
 const READ_RETRY_TICKS: u64 = 10;
 /// Every this many ticks, forget waiters whose client has gone away.
 const PRUNE_TICKS: u64 = 100;
+/// A follower still waiting for a snapshot this many ticks after it was sent gets a fresh one
+/// (module doc). Longer than any transfer in simulation; a real transfer that takes longer only
+/// costs a second copy.
+pub const SNAPSHOT_RETRY_TICKS: u64 = 300;
 
 pub type ProposeReply = oneshot::Sender<Result<Applied, ApiError>>;
 pub type ReadReply = oneshot::Sender<Result<(), ApiError>>;
@@ -63,6 +76,8 @@ pub enum DriverError {
     Storage(#[from] StorageError),
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
+    #[error("cannot restore the snapshot received from the leader: {0}")]
+    Restore(#[from] RestoreError),
 }
 
 struct PendingRead {
@@ -90,6 +105,8 @@ pub struct Driver<S: LogStore> {
     reads_ready: Vec<(Index, ReadReply)>,
     next_read_id: u64,
     ticks: u64,
+    /// Followers sent a snapshot, with the tick it was sent at (see the module doc).
+    snapshots_sent: BTreeMap<u64, u64>,
     last_seen: (Term, Role, Option<MemberId>),
 }
 
@@ -144,6 +161,7 @@ impl<S: LogStore> Driver<S> {
             reads_ready: Vec::new(),
             next_read_id: 1,
             ticks: 0,
+            snapshots_sent: BTreeMap::new(),
             last_seen: (Term(0), Role::Follower, None),
         };
         driver.randomize_election_timeout();
@@ -184,7 +202,7 @@ impl<S: LogStore> Driver<S> {
                     }
                 }
             }
-            if let Err(e) = self.handle_ready() {
+            if let Err(e) = self.handle_ready().await {
                 (self.events)(&NodeEvent::Stopped { id: self.id, reason: e.to_string() });
                 self.fail_all(ApiError::Stopped);
                 return Err(e);
@@ -203,6 +221,30 @@ impl<S: LogStore> Driver<S> {
             self.proposals.retain(|_, reply| !reply.is_closed());
             self.reads_asked.retain(|_, r| !r.reply.is_closed());
         }
+        self.retry_snapshots();
+    }
+
+    /// Reports snapshots that got no answer in time as failed, so that raft-rs sends new ones.
+    fn retry_snapshots(&mut self) {
+        let now = self.ticks;
+        let overdue: Vec<u64> =
+            self.snapshots_sent.iter().filter(|(_, at)| now - **at >= SNAPSHOT_RETRY_TICKS).map(|(to, _)| *to).collect();
+        for to in overdue {
+            self.snapshots_sent.remove(&to);
+            let waiting = self.raw.raft.prs().get(to).is_some_and(|pr| pr.state == ProgressState::Snapshot);
+            if waiting {
+                tracing::debug!(member = %self.id, to, "snapshot not acknowledged in time; sending a new one");
+                self.raw.report_snapshot(to, SnapshotStatus::Failure);
+            }
+        }
+    }
+
+    /// Hands messages to the transport, noting snapshots (see `retry_snapshots`).
+    fn send(&mut self, msgs: Vec<Message>) {
+        for m in msgs.iter().filter(|m| m.get_msg_type() == MessageType::MsgSnapshot) {
+            self.snapshots_sent.insert(m.to, self.ticks);
+        }
+        self.transport.send(msgs);
     }
 
     fn step(&mut self, msg: Message) {
@@ -302,8 +344,9 @@ impl<S: LogStore> Driver<S> {
         self.status_tx.send_replace(NodeStatus { id: self.id, term, role, leader, commit: Index(r.raft_log.committed), applied });
     }
 
-    /// Handles one Ready in the order persist -> send -> apply.
-    fn handle_ready(&mut self) -> Result<(), DriverError> {
+    /// Handles one Ready in the order persist -> (disk time) -> send -> apply, then saves a
+    /// snapshot if the log store wants one.
+    async fn handle_ready(&mut self) -> Result<(), DriverError> {
         if !self.raw.has_ready() {
             return Ok(());
         }
@@ -314,11 +357,11 @@ impl<S: LogStore> Driver<S> {
         // crash lets this node vote twice in one term (two leaders), and an append acknowledged but
         // lost lets a leader count a replica that does not exist and commit an entry a majority does
         // not hold (Raft thesis §3.8, §10.2.1). One `persist` covers every proposal that arrived since
-        // the last Ready: group commit.
-        if !rd.snapshot().is_empty() {
-            // Log compaction and snapshot transfer arrive with the WAL; until then no member ever
-            // compacts its log, so no leader can produce a snapshot.
-            panic!("member {}: received a Raft snapshot, which this build never produces", self.id);
+        // the last Ready: group commit. A snapshot from the leader replaces the log, so it goes
+        // first: the entries of this Ready follow it.
+        let snapshot = (!rd.snapshot().is_empty()).then(|| rd.snapshot().clone());
+        if let Some(snap) = &snapshot {
+            self.raw.mut_store().apply_snapshot(snap.clone())?;
         }
         if !rd.entries().is_empty() {
             self.raw.mut_store().append(rd.entries())?;
@@ -327,13 +370,24 @@ impl<S: LogStore> Driver<S> {
             self.raw.mut_store().set_hard_state(hs.clone())?;
         }
         self.raw.mut_store().persist()?;
+        // A simulated disk owes the time its writes took (zero on a real disk, where that time has
+        // passed already). Sleeping it off here delays exactly what a slow fsync delays: the
+        // messages and the replies to clients of this Ready (see `disk`'s module doc).
+        let disk_time = self.raw.mut_store().take_io_delay();
+        if !disk_time.is_zero() {
+            tokio::time::sleep(disk_time).await;
+        }
 
         // 2. SEND, now that what the messages promise is durable.
-        self.transport.send(rd.take_messages());
-        self.transport.send(rd.take_persisted_messages());
+        self.send(rd.take_messages());
+        self.send(rd.take_persisted_messages());
 
         // 3. APPLY committed entries (durable on a majority, so safe to expose to clients), then
-        // answer reads whose ReadIndex this node has now reached.
+        // answer reads whose ReadIndex this node has now reached. The committed entries of a Ready
+        // that carries a snapshot come after it: restore first.
+        if let Some(snap) = &snapshot {
+            self.restore(snap)?;
+        }
         self.apply(rd.take_committed_entries());
         self.read_states(rd.take_read_states());
 
@@ -341,12 +395,36 @@ impl<S: LogStore> Driver<S> {
         if let Some(commit) = light.commit_index() {
             self.raw.mut_store().set_commit(commit)?;
         }
-        self.transport.send(light.take_messages());
+        self.send(light.take_messages());
         self.apply(light.take_committed_entries());
         self.raw.advance_apply();
         self.release_reads();
         self.observe();
         self.publish_status();
+        self.maybe_save_snapshot()
+    }
+
+    /// Replaces the state machine with the leader's snapshot (just made durable by `persist`).
+    fn restore(&mut self, snap: &Snapshot) -> Result<(), DriverError> {
+        let meta = snap.get_metadata();
+        let index = Index(meta.index);
+        self.state.lock().expect("state lock").restore(&snap.data, index)?;
+        (self.events)(&NodeEvent::SnapshotInstalled { id: self.id, index, term: Term(meta.term) });
+        Ok(())
+    }
+
+    /// Saves a snapshot of the state machine at its applied index if the log store wants one.
+    fn maybe_save_snapshot(&mut self) -> Result<(), DriverError> {
+        let (applied, data) = {
+            let state = self.state.lock().expect("state lock");
+            let applied = state.applied();
+            if !self.raw.store().wants_snapshot(applied.0) {
+                return Ok(());
+            }
+            (applied, state.snapshot())
+        };
+        self.raw.mut_store().save_snapshot(applied.0, data)?;
+        (self.events)(&NodeEvent::SnapshotSaved { id: self.id, index: applied });
         Ok(())
     }
 

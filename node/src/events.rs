@@ -59,6 +59,26 @@ pub enum NodeEvent {
     Applied { id: MemberId, index: Index, term: Term, digest: u64 },
     /// The node stopped because of an error it cannot recover from (e.g. storage).
     Stopped { id: MemberId, reason: String },
+    /// The node's log was opened from an existing data directory (not emitted for a fresh one):
+    /// the newest snapshot, the log's last index and term as recovered, and what the WAL repaired.
+    Recovered {
+        id: MemberId,
+        snapshot_index: Index,
+        last_index: Index,
+        term: Term,
+        /// The torn record cut off the end of the newest segment, described.
+        torn_tail: Option<String>,
+        /// Files removed while opening.
+        removed: Vec<String>,
+    },
+    /// The node refused to start: its data directory cannot be trusted (e.g. a corrupt WAL record,
+    /// named by file and offset in `reason`).
+    StartFailed { id: MemberId, reason: String },
+    /// The node saved a snapshot of its state machine at `index` and compacted its log.
+    SnapshotSaved { id: MemberId, index: Index },
+    /// The node replaced its state machine with a snapshot the leader sent (it was too far
+    /// behind for the leader's log).
+    SnapshotInstalled { id: MemberId, index: Index, term: Term },
 }
 
 /// The digest [`NodeEvent::Applied`] carries for an entry's data.
@@ -80,5 +100,19 @@ pub fn tracing_sink() -> EventSink {
         }
         NodeEvent::Applied { id, index, term, .. } => tracing::trace!(member = %id, index = index.0, term = term.0, "applied"),
         NodeEvent::Stopped { id, reason } => tracing::error!(member = %id, %reason, "node stopped"),
+        NodeEvent::Recovered { id, snapshot_index, last_index, term, torn_tail, removed } => tracing::info!(
+            member = %id,
+            snapshot_index = snapshot_index.0,
+            last_index = last_index.0,
+            term = term.0,
+            torn_tail = torn_tail.as_deref().unwrap_or("none"),
+            removed = ?removed,
+            "recovered the log from the data directory"
+        ),
+        NodeEvent::StartFailed { id, reason } => tracing::error!(member = %id, %reason, "refusing to start"),
+        NodeEvent::SnapshotSaved { id, index } => tracing::info!(member = %id, index = index.0, "saved a snapshot, log compacted"),
+        NodeEvent::SnapshotInstalled { id, index, term } => {
+            tracing::info!(member = %id, index = index.0, term = term.0, "installed a snapshot from the leader")
+        }
     })
 }

@@ -4,6 +4,11 @@
 //! The same function starts a member in the real `detcd` binary and inside a madsim node: the only
 //! things that differ are what is passed in through the seams (clock, log storage, and whether the
 //! listen addresses are real sockets or simulated ones).
+//!
+//! A member restarting from its data directory is started with the log store opened from it and
+//! the newest snapshot found there ([`Node::start_from`]): the state machine is restored from the
+//! snapshot, Raft starts with `applied` at the snapshot's index, and raft-rs hands the committed
+//! entries after it to the state machine again.
 
 use crate::clock::Clock;
 use crate::config::{NodeConfig, GRPC_OVERHEAD_BYTES};
@@ -21,10 +26,11 @@ use crate::request::{MemberAttributes, Op, RequestIds};
 use crate::server::{
     run_lessor, ClusterService, ElectionService, KvService, LeaseService, LockService, MaintenanceService, Shared, WatchService,
 };
-use crate::state::StateMachine;
+use crate::state::{RestoreError, StateMachine};
 use crate::storage::LogStore;
 use crate::transport::{PeerService, Transport};
 use crate::types::{Index, MemberId, Term};
+use raft::prelude::Snapshot;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -40,12 +46,18 @@ pub const PEER_INBOX_MAX: usize = 8192;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often an unpublished member retries publishing itself.
 const PUBLISH_RETRY: Duration = Duration::from_millis(200);
+/// The largest batch of Raft messages a member accepts from a peer. A snapshot travels as one
+/// message carrying the whole state machine, so this bounds the store a lagging member can be
+/// caught up with.
+pub const PEER_BATCH_BYTES_MAX: usize = 1 << 30;
 
 /// Why a member could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error(transparent)]
     Driver(#[from] DriverError),
+    #[error("cannot restore the state machine from the snapshot in the data directory: {0}")]
+    Restore(#[from] RestoreError),
     #[error("serving {what} on {addr}: {error}")]
     Serve { what: &'static str, addr: SocketAddr, error: String },
 }
@@ -62,16 +74,38 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts a member. Must be called inside a tokio (or madsim) runtime.
+    /// Starts a member with a log store that holds no snapshot (a fresh one, or one that never
+    /// compacts). Must be called inside a tokio (or madsim) runtime.
     pub fn start<S: LogStore>(cfg: NodeConfig, store: S, clock: Clock, events: EventSink) -> Result<Node, NodeError> {
-        let state = Arc::new(Mutex::new(StateMachine::new(&cfg.members, crate::lease::min_ttl_s(&cfg.timing))));
+        Node::start_from(cfg, store, None, clock, events)
+    }
+
+    /// Starts a member whose log store was opened from disk, with the newest snapshot found there
+    /// (`None` before the first): the state machine starts from it (module doc). Must be called
+    /// inside a tokio (or madsim) runtime.
+    ///
+    /// # Errors
+    /// `Restore` if the snapshot's data cannot be restored; `Driver` if Raft refuses the log.
+    pub fn start_from<S: LogStore>(
+        cfg: NodeConfig,
+        store: S,
+        snapshot: Option<Snapshot>,
+        clock: Clock,
+        events: EventSink,
+    ) -> Result<Node, NodeError> {
+        let mut machine = StateMachine::new(&cfg.members, crate::lease::min_ttl_s(&cfg.timing));
+        if let Some(snap) = &snapshot {
+            machine.restore(&snap.data, Index(snap.get_metadata().index))?;
+        }
+        let applied = machine.applied();
+        let state = Arc::new(Mutex::new(machine));
         let (status_tx, status_rx) = watch::channel(NodeStatus {
             id: cfg.id,
             term: Term(0),
             role: Role::Follower,
             leader: None,
-            commit: Index(0),
-            applied: Index(0),
+            commit: applied,
+            applied,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(COMMAND_QUEUE_MAX);
@@ -123,7 +157,7 @@ impl Node {
         };
         let max_msg = cfg.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
         for &addr in &cfg.listen_peer {
-            let svc = PeerServer::new(PeerService::new(cfg.id, peer_tx.clone()));
+            let svc = PeerServer::new(PeerService::new(cfg.id, peer_tx.clone())).max_decoding_message_size(PEER_BATCH_BYTES_MAX);
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
             tasks.push(tokio::spawn(async move {
                 let r = tonic::transport::Server::builder()

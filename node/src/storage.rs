@@ -8,9 +8,9 @@
 //! - An error is an operating error: the driver stops the node rather than limp on with a log it
 //!   cannot trust (raft-rs `storage.rs` states the same contract).
 //!
-//! [`MemLog`] keeps everything in memory: a restart forgets the log. It is the storage of the
-//! foundation milestone; [`crate::wal_log::WalLog`] implements the same trait over the WAL and
-//! snapshot files.
+//! [`crate::wal_log::WalLog`] is the durable implementation, over the WAL and snapshot files; the
+//! `detcd` binary and the simulator use it. [`MemLog`] keeps everything in memory (a restart
+//! forgets the log) and never compacts: for tests that need no disk.
 
 use raft::prelude::{ConfState, Entry, HardState, Snapshot};
 use raft::storage::MemStorage;
@@ -42,6 +42,21 @@ pub trait LogStore: Storage + Send + 'static {
     fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError>;
     /// Makes everything written so far durable (one fsync for a whole Ready: group commit).
     fn persist(&mut self) -> Result<(), StorageError>;
+    /// Whether the log wants a snapshot of the state machine now that it has applied up to
+    /// `applied` (so that it can compact). Never, unless the store compacts.
+    fn wants_snapshot(&self, _applied: u64) -> bool {
+        false
+    }
+    /// Saves the state machine's bytes `data`, taken at applied index `index` (at most the commit
+    /// index), and compacts the log up to about there. A store that never asks for snapshots may
+    /// ignore it.
+    fn save_snapshot(&mut self, _index: u64, _data: Vec<u8>) -> Result<(), StorageError> {
+        Ok(())
+    }
+    /// The index of the newest saved or installed snapshot (0 before the first).
+    fn snapshot_index(&self) -> u64 {
+        0
+    }
     /// Simulated disk time the writes since the last call took, which the driver sleeps off
     /// between `persist` and sending (see `disk`'s module doc). Zero unless the disk is simulated.
     fn take_io_delay(&mut self) -> Duration {

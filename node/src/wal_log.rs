@@ -24,8 +24,10 @@
 //! it are not replayed).
 
 use crate::disk::Disk;
+use crate::events::NodeEvent;
 use crate::snapshot::{SnapshotError, SnapshotStore};
 use crate::storage::{LogStore, StorageError};
+use crate::types::{Index, MemberId, Term};
 use crate::wal::{OpenReport, Recovered, Wal, WalOptions};
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, Storage};
@@ -35,6 +37,8 @@ use std::time::Duration;
 
 /// Entries kept in memory before the newest snapshot, as etcd's `SnapshotCatchUpEntries`.
 pub const CATCH_UP_ENTRIES_DEFAULT: u64 = 5_000;
+/// Applied entries between two snapshots, as etcd's `--snapshot-count` default.
+pub const SNAPSHOT_COUNT_DEFAULT: u64 = 100_000;
 
 /// How a [`WalLog`] is laid out and how much it keeps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,11 +46,13 @@ pub struct WalLogOptions {
     pub wal: WalOptions,
     /// Entries kept in memory before the newest snapshot (module doc).
     pub catch_up_entries: u64,
+    /// A snapshot is due once this many entries were applied since the newest one (at least 1).
+    pub snapshot_count: u64,
 }
 
 impl Default for WalLogOptions {
     fn default() -> Self {
-        WalLogOptions { wal: WalOptions::default(), catch_up_entries: CATCH_UP_ENTRIES_DEFAULT }
+        WalLogOptions { wal: WalOptions::default(), catch_up_entries: CATCH_UP_ENTRIES_DEFAULT, snapshot_count: SNAPSHOT_COUNT_DEFAULT }
     }
 }
 
@@ -59,6 +65,26 @@ pub struct Opened {
     pub snapshot: Option<Snapshot>,
     /// What the WAL had to repair or create (worth logging, and what sim tests check).
     pub report: OpenReport,
+}
+
+impl Opened {
+    /// What to report about the open for member `id`: a [`NodeEvent::Recovered`], or `None` for a
+    /// fresh log that needed no repair (a first start).
+    pub fn recovered_event(&self, id: MemberId) -> Option<NodeEvent> {
+        let r = &self.report;
+        if r.created && r.removed.is_empty() && r.torn_tail.is_none() {
+            return None;
+        }
+        let torn_tail = r.torn_tail.as_ref().map(|t| format!("{} at offset {}: {} bytes cut ({})", t.file, t.offset, t.bytes_cut, t.why));
+        Some(NodeEvent::Recovered {
+            id,
+            snapshot_index: Index(self.log.latest.get_metadata().index),
+            last_index: Index(self.log.log.last_index()),
+            term: Term(self.log.log.hard_state.term),
+            torn_tail,
+            removed: r.removed.clone(),
+        })
+    }
 }
 
 /// The durable Raft log.
@@ -227,11 +253,6 @@ impl WalLog {
         Ok(())
     }
 
-    /// The index of the newest snapshot (0 before the first).
-    pub fn snapshot_index(&self) -> u64 {
-        self.latest.get_metadata().index
-    }
-
     /// The WAL underneath (for inspection).
     pub fn wal(&self) -> &Wal {
         &self.wal
@@ -318,6 +339,18 @@ impl LogStore for WalLog {
             self.purge_pending = false;
         }
         Ok(())
+    }
+
+    fn wants_snapshot(&self, applied: u64) -> bool {
+        applied >= self.latest.get_metadata().index.saturating_add(self.opts.snapshot_count.max(1))
+    }
+
+    fn save_snapshot(&mut self, index: u64, data: Vec<u8>) -> Result<(), StorageError> {
+        WalLog::save_snapshot(self, index, data)
+    }
+
+    fn snapshot_index(&self) -> u64 {
+        self.latest.get_metadata().index
     }
 
     fn take_io_delay(&mut self) -> Duration {

@@ -37,14 +37,22 @@ pub struct AppliedEntry {
 pub struct EventLog {
     pub lines: Vec<(Duration, Entry)>,
     /// Every entry every node applied, in the order they were applied (a restarted node applies
-    /// its log again from the start).
+    /// its log again from its newest snapshot on).
     pub applied: Vec<AppliedEntry>,
+    /// Every snapshot a node saved (and compacted its log after), as (time, node, index): kept
+    /// apart from the story, like `applied`, because there are many.
+    pub snapshots_saved: Vec<(Duration, usize, u64)>,
     names: BTreeMap<MemberId, usize>,
 }
 
 impl EventLog {
     pub fn new(members: &[MemberId]) -> EventLog {
-        EventLog { lines: Vec::new(), applied: Vec::new(), names: members.iter().enumerate().map(|(i, m)| (*m, i)).collect() }
+        EventLog {
+            lines: Vec::new(),
+            applied: Vec::new(),
+            snapshots_saved: Vec::new(),
+            names: members.iter().enumerate().map(|(i, m)| (*m, i)).collect(),
+        }
     }
 
     /// The node index of a member.
@@ -70,6 +78,36 @@ impl EventLog {
             NodeEvent::Stopped { id, reason } => {
                 let node = self.node_of(*id);
                 self.lines.push((at, Entry::Note(format!("n{} stopped: {reason}", node + 1))));
+            }
+            NodeEvent::Recovered { id, snapshot_index, last_index, term, torn_tail, removed } => {
+                let node = self.node_of(*id);
+                let mut text = format!(
+                    "n{} recovered from its disk: snapshot at {}, log to {}, term {}",
+                    node + 1,
+                    snapshot_index.0,
+                    last_index.0,
+                    term.0
+                );
+                if let Some(t) = torn_tail {
+                    text += &format!("; torn tail cut: {t}");
+                }
+                if !removed.is_empty() {
+                    text += &format!("; removed {}", removed.join(", "));
+                }
+                self.lines.push((at, Entry::Note(text)));
+            }
+            NodeEvent::StartFailed { id, reason } => {
+                let node = self.node_of(*id);
+                self.lines.push((at, Entry::Note(format!("n{} refused to start: {reason}", node + 1))));
+            }
+            NodeEvent::SnapshotSaved { id, index } => {
+                let node = self.node_of(*id);
+                self.snapshots_saved.push((at, node, index.0));
+            }
+            NodeEvent::SnapshotInstalled { id, index, term } => {
+                let node = self.node_of(*id);
+                let text = format!("n{} installed a snapshot from the leader at index {} (term {})", node + 1, index.0, term.0);
+                self.lines.push((at, Entry::Note(text)));
             }
         }
     }

@@ -6,13 +6,25 @@
 //! Fault contract (what the cluster must survive, what is out of scope):
 //! - network: any partition, one-way cut, bridge, latency and loss; messages are lost or delayed,
 //!   never corrupted (gRPC/TCP checksums). After a heal every link works again.
-//! - process: crash (the process dies; its disk keeps what was synced), restart from disk, pause
-//!   and resume (a stalled process whose clock keeps running).
+//! - process: crash, restart from disk, pause and resume (a stalled process whose clock keeps
+//!   running). A crash kills the process and then the machine loses everything its disk had not
+//!   synced (as a power loss would; a mere process crash keeps the page cache, which is milder).
+//!   Power loss cuts every node at once and may also *tear* each node's unsynced writes: a
+//!   sector-aligned prefix of them survives, and a prefix of its unsynced directory operations.
+//!   No write acknowledged to a client may be lost, no Raft promise (a vote, an acknowledged
+//!   append) broken; each node restarts from what it synced, cutting off a torn WAL tail.
 //! - clock: per-node steps and rate changes through the node's clock seam. Raft's safety must not
 //!   depend on clocks; lease expiry may (that is what the lease checks look at).
-//! - disk: fsync failures and slow disks, through the simulated disk. Out of scope until the
-//!   simulated disk is wired into the simulator: a scenario using them is refused at start.
-//! - out of scope: Byzantine behaviour, corrupted messages, membership changes.
+//! - disk, through each node's simulated disk (`detcd_node::disk::sim` states its full contract):
+//!   `disk-fsync-fail` makes the node's next fsyncs fail; the node must stop rather than go on
+//!   with data it cannot vouch for, and when the fault is undone it is restarted (as a supervisor
+//!   would) and recovers from what is durable. `disk-slow` makes every disk operation of the node
+//!   take longer; the cluster only gets slower. A corrupted WAL record (the simulator's
+//!   `corrupt_wal` verb, used by tests) must make the node refuse to start, naming file and
+//!   offset; the others keep serving.
+//! - out of scope: Byzantine behaviour, corrupted messages, membership changes, loss of a whole
+//!   disk, and the disk faults the simulated disk's contract leaves out (undetectable corruption,
+//!   lying fsyncs, write errors).
 
 use crate::scenario::{Fault, NemesisSpec, NodeRef, Scenario};
 use rand::rngs::StdRng;
@@ -33,6 +45,9 @@ pub enum Action {
     Clog(usize),
     /// Unclog one node.
     Unclog(usize),
+    /// Node `i`'s machine loses power: the process dies and unsynced writes are lost or torn
+    /// (power loss's step; undone by `Undo(Crash)` of the node).
+    PowerCut(usize),
 }
 
 /// The compiled schedule of a run.
@@ -57,13 +72,6 @@ impl Schedule {
         // Stable sort: steps at the same time keep their order of declaration.
         steps.sort_by(|a, b| a.0.total_cmp(&b.0));
         Schedule { steps: steps.into_iter().map(|(t, a)| (Duration::from_secs_f64(t), a)).collect() }
-    }
-
-    /// Whether any step needs the simulated disk.
-    pub fn needs_disk(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|(_, a)| matches!(a, Action::Do(Fault::DiskFsyncFail { .. } | Fault::DiskSlow { .. })))
     }
 
     /// The schedule as text, one step a line (printed with the derived options).
@@ -112,7 +120,7 @@ fn expand(f: &Fault, at: f64, until: Option<f64>, end: f64, nodes: usize, rng: &
         }
         Fault::PowerLoss { down_s } => {
             for i in 0..nodes {
-                out.push((at, Action::Do(Fault::Crash { node: n(i) })));
+                out.push((at, Action::PowerCut(i)));
             }
             for i in 0..nodes {
                 out.push((at + down_s, Action::Undo(Fault::Crash { node: n(i) })));
@@ -178,6 +186,7 @@ pub fn describe(a: &Action) -> String {
         Action::Undo(f) => format!("undo {}", describe_fault(f)),
         Action::Clog(i) => format!("clog n{}", i + 1),
         Action::Unclog(i) => format!("unclog n{}", i + 1),
+        Action::PowerCut(i) => format!("power cut n{}", i + 1),
     }
 }
 
@@ -246,7 +255,8 @@ mod tests {
         let sch = Schedule::compile(&s, 9);
         let text = sch.render();
         assert!(text.contains("at    1.000s  pause n2") && text.contains("at    3.000s  undo pause n2"), "{text}");
-        assert_eq!(sch.steps.iter().filter(|(_, a)| matches!(a, Action::Do(Fault::Crash { .. }))).count(), 3, "{text}");
+        assert_eq!(sch.steps.iter().filter(|(_, a)| matches!(a, Action::PowerCut(_))).count(), 3, "{text}");
+        assert_eq!(sch.steps.iter().filter(|(_, a)| matches!(a, Action::Undo(Fault::Crash { .. }))).count(), 3, "{text}");
         assert_eq!(sch.steps.iter().filter(|(_, a)| matches!(a, Action::Clog(_))).count(), 3, "{text}");
         assert_eq!(sch.steps.iter().filter(|(_, a)| matches!(a, Action::Unclog(_))).count(), 3, "{text}");
         assert!(sch.steps.windows(2).all(|w| w[0].0 <= w[1].0), "sorted by time");

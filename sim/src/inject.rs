@@ -5,8 +5,14 @@
 use crate::cluster::SimCluster;
 use crate::faults::{describe_fault, Action};
 use crate::scenario::{Fault, NodeRef};
+use detcd_node::disk::CrashMode;
 use madsim::net::NetSim;
 use std::time::Duration;
+
+/// How many fsyncs fail after a `disk-fsync-fail` fault: one is enough to stop the node (the WAL
+/// refuses all work after a failed fsync), a few more also fail its first attempts to write on
+/// restart if the fault is still in force.
+pub const FSYNC_FAILURES: u32 = 3;
 
 /// madsim's default latency range, restored when a latency fault is undone.
 const BASE_LATENCY: std::ops::Range<Duration> = Duration::from_millis(1)..Duration::from_millis(10);
@@ -56,6 +62,14 @@ impl<'c> Injector<'c> {
             Action::Unclog(i) => {
                 self.cluster.set_clogged(*i, false);
                 self.note(format!("unclog n{} (swizzle)", i + 1));
+            }
+            Action::PowerCut(i) => {
+                let text = match self.cluster.crash(*i, CrashMode::Torn) {
+                    Some(lost) => format!("power cut n{} (lost {lost} unsynced bytes, torn writes kept)", i + 1),
+                    None => format!("power cut n{} (no effect: already down)", i + 1),
+                };
+                self.note(text);
+                self.resolved.push((Fault::Crash { node: NodeRef::Node(i + 1) }, vec![*i]));
             }
         }
     }
@@ -133,10 +147,17 @@ impl<'c> Injector<'c> {
                 NetSim::current().update_config(|c| c.packet_loss_rate = *rate);
                 self.note(describe_fault(f));
             }
-            Fault::Crash { node } | Fault::Restart { node } | Fault::Pause { node } | Fault::Resume { node } => {
+            Fault::Crash { node } => {
+                let Some(i) = self.resolve(node) else { return self.note(skipped("no leader")) };
+                self.note(match self.cluster.crash(i, CrashMode::LoseUnsynced) {
+                    Some(lost) => format!("crash n{} (lost {lost} unsynced bytes)", i + 1),
+                    None => format!("crash n{} (no effect: already so)", i + 1),
+                });
+                touched.push(i);
+            }
+            Fault::Restart { node } | Fault::Pause { node } | Fault::Resume { node } => {
                 let Some(i) = self.resolve(node) else { return self.note(skipped("no leader")) };
                 let done = match f {
-                    Fault::Crash { .. } => self.cluster.crash(i),
                     Fault::Restart { .. } => self.cluster.restart(i),
                     Fault::Pause { .. } => self.cluster.set_paused(i, true),
                     _ => self.cluster.set_paused(i, false),
@@ -157,8 +178,17 @@ impl<'c> Injector<'c> {
                 self.note(format!("clock of n{} runs at {rate:.3}x", i + 1));
                 touched.push(i);
             }
-            Fault::DiskFsyncFail { .. } | Fault::DiskSlow { .. } => {
-                unreachable!("disk faults are refused before the run starts until the simulated disk is wired")
+            Fault::DiskFsyncFail { node } => {
+                let Some(i) = self.resolve(node) else { return self.note(skipped("no leader")) };
+                self.cluster.fail_fsync(i, FSYNC_FAILURES);
+                self.note(format!("the next {FSYNC_FAILURES} fsyncs of n{} fail", i + 1));
+                touched.push(i);
+            }
+            Fault::DiskSlow { node, ms } => {
+                let Some(i) = self.resolve(node) else { return self.note(skipped("no leader")) };
+                self.cluster.slow_disk(i, Duration::from_millis(*ms));
+                self.note(format!("disk of n{} slow: {ms}ms per operation", i + 1));
+                touched.push(i);
             }
             Fault::Flapping { .. } | Fault::SwizzleClog { .. } | Fault::RollingRestart { .. } | Fault::PowerLoss { .. } => {
                 unreachable!("compound faults are expanded by Schedule::compile")
@@ -200,6 +230,20 @@ impl<'c> Injector<'c> {
             Fault::Loss { .. } => {
                 NetSim::current().update_config(|c| c.packet_loss_rate = 0.0);
                 self.note("packet loss back to 0".into());
+            }
+            Fault::DiskFsyncFail { .. } => {
+                for i in touched {
+                    self.cluster.fail_fsync(i, 0);
+                    // A node that stopped on the failed fsync is restarted, as a supervisor would.
+                    let then = if self.cluster.restart_exited(i) { format!("; restart n{}", i + 1) } else { String::new() };
+                    self.note(format!("fsyncs of n{} work again{then}", i + 1));
+                }
+            }
+            Fault::DiskSlow { .. } => {
+                for i in touched {
+                    self.cluster.slow_disk(i, Duration::ZERO);
+                    self.note(format!("disk of n{} back to normal speed", i + 1));
+                }
             }
             Fault::ClockJump { .. } | Fault::Restart { .. } | Fault::Resume { .. } => {}
             _ => self.cluster.heal_all(),

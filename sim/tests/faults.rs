@@ -187,7 +187,7 @@ fn restarts_bring_every_node_back() {
         let log = run_log(&find(name).unwrap(), 42);
         let story = log.render();
         let faults = fault_lines(&log);
-        let crashes = faults.iter().filter(|f| f.starts_with("crash")).count();
+        let crashes = faults.iter().filter(|f| f.starts_with("crash") || f.starts_with("power cut")).count();
         let restarts = faults.iter().filter(|f| f.starts_with("restart")).count();
         assert_eq!((crashes, restarts), (3, 3), "{name}:\n{story}");
         for n in 0..3 {
