@@ -269,7 +269,7 @@ mod real {
         }
         let workloads = flags.workloads.split(',').map(Workload::parse).collect::<Result<Vec<_>, _>>()?;
         let duration = match flags.duration_s {
-            Some(s) if !(s > 0.0 && s.is_finite()) => return Err("--duration-s must be positive".into()),
+            Some(s) if s.is_nan() || s <= 0.0 || s.is_infinite() => return Err("--duration-s must be positive".into()),
             Some(s) => Some(Duration::from_secs_f64(s)),
             None => None,
         };
