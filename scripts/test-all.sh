@@ -5,7 +5,8 @@
 #      127.0.0.1 driven by the real etcdctl, compared with etcd 3.4.23's golden outputs);
 #   3. the simulation build (--cfg madsim, target/sim): determinism, elections, KV over the
 #      simulated network, the report of split-brain seed 42;
-#   4. that report in headless Chromium: figures and timeline present, no JavaScript error.
+#   4. that report (and two variants) in headless Chromium: figures and timeline present, no
+#      JavaScript error.
 # Works on a fresh machine with only the Rust toolchain (and apt, as root or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +28,5 @@ echo "== simulation build: the node's own sim tests (lease expiry on every membe
 # (release, like cargo simtest, so both share one sim build)
 cargo test --config 'build.rustflags=["--cfg","madsim"]' --target-dir target/sim --release -p detcd-node --test sim_leases_watches
 
-echo "== the report of split-brain seed 42 (written by sim/tests/report.rs) in headless Chromium"
-scripts/browser-check.sh target/sim/tmp/report-split-brain-seed42/index.html
+echo "== reports in headless Chromium: split-brain seed 42, with a linearizability failure, 10,000 operations (written by sim/tests/report.rs)"
+scripts/browser-check.sh target/sim/tmp/report-{split-brain-seed42,split-brain-seed42-violation,ten-thousand-operations}/index.html

@@ -2,14 +2,20 @@
 //! scenario is about (the old leader cut off, a new leader in a higher term on the majority side,
 //! the old leader rejoining after the heal), and the same run must give the same files.
 //!
-//! Writes the report to `<target>/tmp/report-split-brain-seed42/`, where
-//! `scripts/browser-check.sh` (run by `scripts/test-all.sh` after this test) loads it in Chromium.
+//! Writes the report to `<target>/tmp/report-split-brain-seed42/`, and two variants (a
+//! linearizability failure, 10,000 operations) beside it, where `scripts/browser-check.sh` (run
+//! by `scripts/test-all.sh` after this test) loads them in Chromium.
 #![cfg(madsim)]
 
+use detcd_check::models::etcd::{KeySet, Request, Response, Revision};
+use detcd_sim::checks::Verdict;
+use detcd_sim::history::{ClientOp, History, Step, StepOutcome};
 use detcd_sim::report::{self, RunData, FILES};
+use detcd_sim::scenario::OpKind;
 use detcd_sim::run::run;
 use detcd_sim::scenario::find;
 use std::path::PathBuf;
+use std::time::Duration;
 
 fn out_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
@@ -57,4 +63,46 @@ fn the_same_run_gives_the_same_report_files() {
         let a = std::fs::read(dirs[0].join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(a == std::fs::read(dirs[1].join(f)).unwrap(), "{f} differs between two runs of one seed");
     }
+}
+
+/// `op #N (client C, [CALL, RETURN])`, as the checker describes an operation.
+fn op_ref(n: usize, client: usize, step: &Step) -> String {
+    format!("op #{n} (client {client}, [{}, {}])", step.invoked.as_nanos(), step.completed.as_nanos())
+}
+
+#[test]
+fn a_violation_and_ten_thousand_operations_render_for_the_browser_check() {
+    let s = find("split-brain").unwrap();
+    let out = run(&s, 42).unwrap();
+    let h = out.history.as_ref().expect("split-brain has a workload");
+    // Evidence in the checker's words, naming two operations of the real history.
+    let steps: Vec<(usize, &Step)> = h.all().flat_map(|o| o.steps.iter().map(move |st| (o.client, st))).collect();
+    let (a, b) = (steps[0], steps[steps.len() / 2]);
+    let text = format!(
+        "etcd model, ours format, {n} operations: not linearizable: 1 of 1 partition(s) have no valid order\n\
+         partition 0 ({n} operations):\n  longest linearizable prefix found: 1 operation(s)\n       1. {}: put\n  state after it: s\n  \
+         {}: get has returned, so it or an operation called before that return must take effect next, but none can:\n    {}: get: impossible in this state\n",
+        op_ref(0, a.0, a.1),
+        op_ref(7, b.0, b.1),
+        op_ref(7, b.0, b.1),
+        n = steps.len()
+    );
+    let verdicts = vec![("linearizability", Verdict::Fail(text))];
+    let data = RunData { scenario: &s, seed: 42, header: &out.header, log: &out.log, history: Some(h), verdicts: &verdicts };
+    let r = report::render(&data).expect("renders");
+    assert!(r.html.contains("id=\"tl-violation\"") && r.analysis.named.offending.len() == 1 && r.analysis.named.prefix.len() == 1);
+    r.write(&out_dir("report-split-brain-seed42-violation")).expect("writes");
+
+    // 20 clients, 500 operations each, over the run.
+    let get = |c: usize, i: u64| {
+        let invoked = Duration::from_millis(i * 22 + c as u64);
+        let outcome = StepOutcome::Ok(Response::Range { revision: Revision(1), kvs: vec![] });
+        let step = Step { request: Request::Range { keys: KeySet::Key("k1".into()) }, invoked, completed: invoked + Duration::from_millis(20), outcome };
+        ClientOp { client: c, kind: OpKind::Get, member: 0, steps: vec![step], watch: None }
+    };
+    let big = History::new((0..20).map(|c| (0..500).map(|i| get(c, i)).collect()).collect());
+    let data = RunData { history: Some(&big), verdicts: &out.verdicts, ..data };
+    let r = report::render(&data).expect("renders");
+    assert!(r.html.len() < 2_000_000, "{} bytes", r.html.len());
+    r.write(&out_dir("report-ten-thousand-operations")).expect("writes");
 }

@@ -63,7 +63,8 @@
       for (var k = firstEndingAfter(lane, v0); k < lane.length; k++) {
         var o = data.ops[lane[k]];
         if (o[1] > v1) break;
-        var a = xOf(o[1]), w = Math.max(2, xOf(o[2]) - a);
+        // A pixel of gap keeps back-to-back operations of one client apart.
+        var a = xOf(o[1]), w = Math.max(2, xOf(o[2]) - a - 1);
         var colour = KIND_COLOURS[o[4] % KIND_COLOURS.length];
         if (o[3] === 0) { ctx.fillStyle = colour; ctx.fillRect(a, y, w, hh); }
         else if (o[3] === 1) { ctx.strokeStyle = "#d73027"; ctx.lineWidth = 1.5; ctx.strokeRect(a + 0.5, y + 0.5, w - 1, hh - 1); }
