@@ -204,7 +204,7 @@ fn clients_figure<'a>(a: &'a Analysis, title: &'a str) -> Option<plot::ClientsFi
     })
 }
 
-/// The files of a run's report, by name.
+/// The files of a run's report, by name (`clients.*` only when the scenario has a workload).
 pub const FILES: [&str; 6] = ["index.html", "report.md", "raft.svg", "raft.png", "clients.svg", "clients.png"];
 
 impl Rendered<'_> {

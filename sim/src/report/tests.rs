@@ -211,3 +211,18 @@ fn buckets_are_round_and_few() {
     assert_eq!(bucket_for(Duration::from_secs(60)), ms(500));
     assert_eq!(bucket_for(Duration::from_secs(3600)), Duration::from_secs(30));
 }
+
+#[test]
+fn a_run_without_clients_or_events_still_renders() {
+    let f = passing();
+    let empty = EventLog::new(&[]);
+    let data = RunData { history: None, log: &empty, verdicts: &[], ..f.data() };
+    let dir = std::env::temp_dir().join(format!("detcd-report-empty-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = render(&data).expect("renders");
+    assert!(r.clients_svg.is_none() && r.html.contains("This scenario has no client workload."));
+    assert!(r.html.contains("No check applies") && r.html.contains("No fault was injected."));
+    r.write(&dir).expect("writes");
+    assert!(dir.join("raft.png").exists() && !dir.join("clients.png").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
