@@ -322,7 +322,11 @@ mod sim_mode {
                     let line = format!("FAIL {} seed {seed}: {why}\n  reproduce: cargo sim run {} --seed {seed}", s.name, s.name);
                     failures.lock().expect("lock").push((i, line));
                     let mut w = worst.lock().expect("lock");
-                    *w = (*w).max(code);
+                    // Most severe first: safety (1) > liveness (4) > unknown (3) > usage (2).
+                    let rank = |c: u8| [exit::SAFETY, exit::LIVENESS, exit::UNKNOWN, exit::USAGE].iter().position(|x| *x == c).unwrap_or(9);
+                    if *w == exit::PASS || rank(code) < rank(*w) {
+                        *w = code;
+                    }
                 });
             }
         });
