@@ -335,7 +335,7 @@ impl Scenario {
             }
             for n in step.fault.named_nodes() {
                 if n == 0 || n > self.nodes {
-                    return bad(&format!("{field}"), format!("names n{n} but the cluster has n1..n{}", self.nodes));
+                    return bad(&field, format!("names n{n} but the cluster has n1..n{}", self.nodes));
                 }
             }
             match &step.fault {
