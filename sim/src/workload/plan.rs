@@ -155,7 +155,7 @@ impl Knowledge {
     }
 
     fn learn_response(&mut self, request: &Request, response: &Response) {
-        if let Some(r) = revision_of(response) {
+        if let Some(r) = response.revision() {
             self.revision = self.revision.max(r);
         }
         match (request, response) {
@@ -189,20 +189,6 @@ impl Knowledge {
         for kv in kvs {
             self.seen.insert(kv.key.clone(), Some((kv.value.clone(), kv.mod_revision)));
         }
-    }
-}
-
-/// The revision a response carries (errors carry none).
-fn revision_of(response: &Response) -> Option<Revision> {
-    match response {
-        Response::Range { revision, .. }
-        | Response::Put { revision, .. }
-        | Response::Delete { revision, .. }
-        | Response::Txn { revision, .. }
-        | Response::LeaseGrant { revision }
-        | Response::LeaseRevoke { revision }
-        | Response::LeaseExpire { revision } => Some(*revision),
-        Response::Error { .. } => None,
     }
 }
 
