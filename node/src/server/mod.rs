@@ -121,26 +121,26 @@ impl Shared {
     /// `NoLeader` when no leader is known, `Timeout` after etcd's request timeout, `Stopped` when the
     /// node shuts down, or the error applying the request produced.
     pub async fn propose(&self, op: Op) -> Result<Applied, ApiError> {
-        if self.status.borrow().leader.is_none() {
-            return Err(ApiError::NoLeader);
-        }
-        let (reply, rx) = oneshot::channel();
-        self.commands.send(Command::Propose { op, reply }).await.map_err(|_| ApiError::Stopped)?;
-        match self.clock.timeout(self.timing.request_timeout(), rx).await {
-            None => Err(ApiError::Timeout),
-            Some(Err(_)) => Err(ApiError::Stopped),
-            Some(Ok(result)) => result,
-        }
+        self.ask(|reply| Command::Propose { op, reply }).await
     }
 
     /// Returns once this member has applied everything committed before the call (ReadIndex): a read
     /// after this sees every write acknowledged before the read began (linearizable).
     pub async fn read_barrier(&self) -> Result<(), ApiError> {
+        self.ask(|reply| Command::ReadIndex { reply }).await
+    }
+
+    /// Sends the driver a command and waits for its answer: `NoLeader` at once when no leader is
+    /// known, `Timeout` after etcd's request timeout, `Stopped` if the driver is gone.
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, ApiError>>) -> Command,
+    ) -> Result<T, ApiError> {
         if self.status.borrow().leader.is_none() {
             return Err(ApiError::NoLeader);
         }
         let (reply, rx) = oneshot::channel();
-        self.commands.send(Command::ReadIndex { reply }).await.map_err(|_| ApiError::Stopped)?;
+        self.commands.send(command(reply)).await.map_err(|_| ApiError::Stopped)?;
         match self.clock.timeout(self.timing.request_timeout(), rx).await {
             None => Err(ApiError::Timeout),
             Some(Err(_)) => Err(ApiError::Stopped),
