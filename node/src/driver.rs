@@ -443,7 +443,16 @@ impl<S: LogStore> Driver<S> {
                     let req = ReplicatedRequest::decode(entry.data.as_ref())
                         .unwrap_or_else(|e| panic!("member {}: committed entry {} does not decode: {e}", self.id, index));
                     let id = req.id;
+                    let lease_end = match &req.op {
+                        Some(Op::LeaseRevoke(r)) => Some((r.id, false)),
+                        Some(Op::LeaseExpire(r)) => Some((r.id, true)),
+                        _ => None,
+                    };
                     let result = state.apply(index, req);
+                    if let (Some((lease, expired)), Ok(Applied::LeaseRevoke(r))) = (lease_end, &result) {
+                        let revision = r.header.as_ref().map_or(0, |h| h.revision);
+                        (self.events)(&NodeEvent::LeaseEnded { id: self.id, lease, revision, expired });
+                    }
                     if let Some(reply) = self.proposals.remove(&id) {
                         let _ = reply.send(result);
                     }

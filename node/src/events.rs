@@ -74,6 +74,10 @@ pub enum NodeEvent {
     /// The node refused to start: its data directory cannot be trusted (e.g. a corrupt WAL record,
     /// named by file and offset in `reason`).
     StartFailed { id: MemberId, reason: String },
+    /// The node applied the end of a lease (its keys deleted): a client's revoke, or with
+    /// `expired` the primary lessor's expiry. `revision` is the store's revision after it. Not
+    /// emitted for a revoke or expiry that found the lease already gone.
+    LeaseEnded { id: MemberId, lease: i64, revision: i64, expired: bool },
     /// The node saved a snapshot of its state machine at `index` and compacted its log.
     SnapshotSaved { id: MemberId, index: Index },
     /// The node replaced its state machine with a snapshot the leader sent (it was too far
@@ -110,6 +114,9 @@ pub fn tracing_sink() -> EventSink {
             "recovered the log from the data directory"
         ),
         NodeEvent::StartFailed { id, reason } => tracing::error!(member = %id, %reason, "refusing to start"),
+        NodeEvent::LeaseEnded { id, lease, revision, expired } => {
+            tracing::debug!(member = %id, lease, revision, expired, "lease ended")
+        }
         NodeEvent::SnapshotSaved { id, index } => tracing::info!(member = %id, index = index.0, "saved a snapshot, log compacted"),
         NodeEvent::SnapshotInstalled { id, index, term } => {
             tracing::info!(member = %id, index = index.0, term = term.0, "installed a snapshot from the leader")

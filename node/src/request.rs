@@ -14,7 +14,7 @@ pub struct ReplicatedRequest {
     /// Unique per request cluster-wide: see [`RequestIds`].
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    #[prost(oneof = "Op", tags = "2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "Op", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
     pub op: Option<Op>,
 }
 
@@ -36,9 +36,14 @@ pub enum Op {
     /// when the client did not (etcd does the same before proposing), so applying is deterministic.
     #[prost(message, tag = "7")]
     LeaseGrant(pb::LeaseGrantRequest),
-    /// Ends a lease and deletes its keys: a client's revoke, or the leader's expiry of a lease.
+    /// Ends a lease and deletes its keys: a client's revoke.
     #[prost(message, tag = "8")]
     LeaseRevoke(pb::LeaseRevokeRequest),
+    /// The same as [`Op::LeaseRevoke`], proposed by the primary lessor because the lease ran out.
+    /// (etcd proposes a plain revoke; a distinct op lets members report expiries apart from
+    /// revokes, which the simulator's lease checks need. It applies exactly as a revoke.)
+    #[prost(message, tag = "9")]
+    LeaseExpire(pb::LeaseRevokeRequest),
 }
 
 /// A member's published attributes, as `etcdctl member list` shows them.

@@ -130,7 +130,7 @@ impl StateMachine {
                 let header = Some(ResponseHeader { revision: self.kv.current_revision().0, ..Default::default() });
                 Ok(Applied::LeaseGrant(LeaseGrantResponse { header, id: id.0, ttl, error: String::new() }))
             }
-            Some(Op::LeaseRevoke(r)) => {
+            Some(Op::LeaseRevoke(r)) | Some(Op::LeaseExpire(r)) => {
                 let id = LeaseId(r.id);
                 let rev = apply::lease_revoke(&mut self.kv, &mut self.leases, id)?;
                 self.lessor.revoked(id);

@@ -32,6 +32,33 @@ pub struct AppliedEntry {
     pub digest: u64,
 }
 
+/// The end of a lease as one node applied it (every member reports its own application).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseEnd {
+    pub at: Duration,
+    pub node: usize,
+    pub lease: i64,
+    /// The store's revision after the end (one more than before if the lease held keys).
+    pub revision: i64,
+    /// Ended by the primary lessor's expiry, not by a client's revoke.
+    pub expired: bool,
+}
+
+/// A node's clock as it read right after the simulator changed it. Every node's clock reads 0
+/// at time 0 and runs at rate 1 until its first change; between changes it is linear, so these
+/// give any node's local time at any moment ([`EventLog::local_time`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClockChange {
+    pub at: Duration,
+    pub node: usize,
+    /// The node's local time right after the change, in nanoseconds.
+    pub local_ns: i128,
+    /// The rate from now on (1.0: a perfect clock).
+    pub rate: f64,
+    /// The change was a jump (a step of local time), not a new rate.
+    pub jumped: bool,
+}
+
 /// The log of one run, in the order things happened.
 #[derive(Clone, Debug, Default)]
 pub struct EventLog {
@@ -42,6 +69,10 @@ pub struct EventLog {
     /// Every snapshot a node saved (and compacted its log after), as (time, node, index): kept
     /// apart from the story, like `applied`, because there are many.
     pub snapshots_saved: Vec<(Duration, usize, u64)>,
+    /// Every lease end every node applied, in the order applied.
+    pub lease_ends: Vec<LeaseEnd>,
+    /// Every change the simulator made to a node's clock, in time order.
+    pub clock_changes: Vec<ClockChange>,
     names: BTreeMap<MemberId, usize>,
 }
 
@@ -51,6 +82,8 @@ impl EventLog {
             lines: Vec::new(),
             applied: Vec::new(),
             snapshots_saved: Vec::new(),
+            lease_ends: Vec::new(),
+            clock_changes: Vec::new(),
             names: members.iter().enumerate().map(|(i, m)| (*m, i)).collect(),
         }
     }
@@ -100,6 +133,10 @@ impl EventLog {
                 let node = self.node_of(*id);
                 self.lines.push((at, Entry::Note(format!("n{} refused to start: {reason}", node + 1))));
             }
+            NodeEvent::LeaseEnded { id, lease, revision, expired } => {
+                let node = self.node_of(*id);
+                self.lease_ends.push(LeaseEnd { at, node, lease: *lease, revision: *revision, expired: *expired });
+            }
             NodeEvent::SnapshotSaved { id, index } => {
                 let node = self.node_of(*id);
                 self.snapshots_saved.push((at, node, index.0));
@@ -114,6 +151,40 @@ impl EventLog {
 
     pub fn record(&mut self, at: Duration, e: Entry) {
         self.lines.push((at, e));
+    }
+
+    /// Each lease the cluster expired (as opposed to a client's revoke), once: the first time
+    /// any member applied the expiry, and the revision after it, ordered by that time.
+    pub fn expiries(&self) -> Vec<LeaseEnd> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.lease_ends.iter().filter(|e| e.expired && seen.insert(e.lease)).copied().collect()
+    }
+
+    /// Node `node`'s local time at `at`, in nanoseconds.
+    pub fn local_time(&self, node: usize, at: Duration) -> i128 {
+        let last = self.clock_changes.iter().rfind(|c| c.node == node && c.at <= at);
+        let (from, local, rate) = last.map_or((Duration::ZERO, 0, 1.0), |c| (c.at, c.local_ns, c.rate));
+        local + ((at - from).as_nanos() as f64 * rate) as i128
+    }
+
+    /// When node `node`'s clock last jumped at or before `at`.
+    pub fn last_jump(&self, node: usize, at: Duration) -> Option<Duration> {
+        self.clock_changes.iter().filter(|c| c.node == node && c.jumped && c.at <= at).map(|c| c.at).last()
+    }
+
+    /// The node that believed itself leader in the highest term reported by `at`, if any still
+    /// did at `at`.
+    pub fn leader_at(&self, at: Duration) -> Option<usize> {
+        let mut roles: BTreeMap<usize, (Term, Role)> = BTreeMap::new();
+        for (t, e) in &self.lines {
+            if *t > at {
+                break;
+            }
+            if let Entry::Role { node, term, role, .. } = e {
+                roles.insert(*node, (*term, *role));
+            }
+        }
+        roles.iter().filter(|(_, (_, r))| *r == Role::Leader).max_by_key(|(_, (term, _))| *term).map(|(n, _)| *n)
     }
 
     /// The latest (term, role, leader) each node reported.

@@ -23,16 +23,23 @@
 //!
 //! ```text
 //!   {"client":0,"kind":"invoke","time_ns":1000000000,"input":{"f":"lease_grant","id":7,"ttl_s":5}}
-//!   {"client":1000000,"kind":"invoke","time_ns":1000000000,"input":{"f":"lease_expire","id":7}}
-//!   {"client":1000000,"kind":"info","time_ns":1000000000}
 //!   {"client":0,"kind":"ok","time_ns":1004000000,"output":{"f":"lease_grant","revision":5}}
 //!   ... put invoke/ok, range invoke, then {"client":0,"kind":"info","time_ns":2050000000}
 //! ```
 //!
-//! The `lease_expire` lines are not something a client saw: they say "this lease may run out at
-//! any time after its grant was sent, or never", the only honest statement about expiry (the
-//! etcd model keeps no time). They belong to a pseudo-client per real client,
-//! [`LEASE_EXPIRY_CLIENT_BASE`]` + c`.
+//! and, if the event log says a member applied lease 7's expiry first at 6.2 s, at revision 8:
+//!
+//! ```text
+//!   {"client":1000000,"kind":"invoke","time_ns":6200000000,"input":{"f":"lease_expire","id":7}}
+//!   {"client":1000000,"kind":"ok","time_ns":6200000000,"output":{"f":"lease_expire","revision":8}}
+//! ```
+//!
+//! Expiries are not something a client saw; they come from the nodes' inspection events
+//! ([`History::note_expiries`]) and belong to the pseudo-client [`LEASE_EXPIRY_CLIENT`]. Each is
+//! recorded as happening at the instant the first member applied it. That is sound: the expiry
+//! committed before that instant, no client can observe it before some member applied it, and
+//! every operation ordered before it in the cluster was invoked before it committed. A lease
+//! whose expiry no member applied did not expire during the run.
 
 use crate::scenario::OpKind;
 use detcd_check::formats::ours::{event_line, header_line, Recorded};
@@ -41,10 +48,17 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Pseudo-clients carrying the "this lease may expire" operations start here (client `c`'s
-/// leases go to `LEASE_EXPIRY_CLIENT_BASE + c`), far above any real client.
-pub const LEASE_EXPIRY_CLIENT_BASE: u64 = 1_000_000;
-const _: () = assert!(crate::scenario::CLIENTS_MAX as u64 <= LEASE_EXPIRY_CLIENT_BASE);
+/// The pseudo-client carrying the cluster's lease expiries, far above any real client.
+pub const LEASE_EXPIRY_CLIENT: u64 = 1_000_000;
+const _: () = assert!((crate::scenario::CLIENTS_MAX as u64) < LEASE_EXPIRY_CLIENT);
+
+/// A lease the cluster expired: when a member first applied the expiry, and the revision after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expiry {
+    pub at: Duration,
+    pub lease: LeaseId,
+    pub revision: i64,
+}
 
 /// What came back for one model request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -180,6 +194,8 @@ pub enum WatchEventKind {
 pub struct History {
     /// `ops[c]`: client `c`'s operations, in the order it issued them.
     pub ops: Vec<Vec<ClientOp>>,
+    /// The cluster's lease expiries, by time (see the module doc).
+    pub expiries: Vec<Expiry>,
 }
 
 /// Outcome counts of one operation kind.
@@ -222,7 +238,12 @@ impl History {
                 op.check_invariants();
             }
         }
-        History { ops }
+        History { ops, expiries: Vec::new() }
+    }
+
+    /// Adds the lease expiries the members reported (the first application of each).
+    pub fn note_expiries(&mut self, log: &crate::eventlog::EventLog) {
+        self.expiries = log.expiries().into_iter().map(|e| Expiry { at: e.at, lease: LeaseId(e.lease), revision: e.revision }).collect();
     }
 
     /// Every operation, client by client.
@@ -231,23 +252,20 @@ impl History {
     }
 
     /// The history in the checker's format (`detcd_check::formats::ours`, model `etcd`): a
-    /// header, then every step's invoke and completion, and a `lease_expire` of unknown outcome
-    /// per lease grant that may have happened (see the module doc), ordered by time, then
-    /// client, then the client's own order.
+    /// header, then every step's invoke and completion, and every lease expiry (see the module
+    /// doc), ordered by time, then client, then the client's own order.
     pub fn to_jsonl(&self) -> String {
         let mut events = Vec::new();
+        let mut expiries = Lines { client: LEASE_EXPIRY_CLIENT, next: 0 };
+        for e in &self.expiries {
+            let revision = detcd_check::models::etcd::Revision(e.revision);
+            expiries.push(&mut events, e.at, Recorded::Invoke(&Request::LeaseExpire { id: e.lease }));
+            expiries.push(&mut events, e.at, Recorded::Ok(&Response::LeaseExpire { revision }));
+        }
         for (c, client_ops) in self.ops.iter().enumerate() {
             let mut real = Lines { client: c as u64, next: 0 };
-            let mut expiry = Lines { client: LEASE_EXPIRY_CLIENT_BASE + c as u64, next: 0 };
             for step in client_ops.iter().flat_map(|op| &op.steps) {
                 real.push(&mut events, step.invoked, Recorded::Invoke(&step.request));
-                if let Request::LeaseGrant { id, .. } = &step.request {
-                    if !matches!(step.outcome, StepOutcome::Fail(_)) {
-                        let expire = Request::LeaseExpire { id: *id };
-                        expiry.push(&mut events, step.invoked, Recorded::Invoke(&expire));
-                        expiry.push(&mut events, step.invoked, Recorded::Info);
-                    }
-                }
                 let completion = match &step.outcome {
                     StepOutcome::Ok(response) => Recorded::Ok(response),
                     StepOutcome::Fail(_) => Recorded::Fail,
@@ -411,8 +429,8 @@ mod tests {
         KeyValue { key: key.into(), value: value.into(), create_revision: Revision(rev), mod_revision: Revision(rev), version: 1, lease }
     }
 
-    /// Client 0 puts with a lease; client 1 reads the key, then (later) finds it gone: only
-    /// the recorded "may expire" operation explains that.
+    /// Client 0 puts with a lease; client 1 reads the key, then (later) reads it again: it may
+    /// only be gone if the lease expired (or was revoked) in between.
     fn leased_history(second_read: (i64, Vec<KeyValue>)) -> History {
         let lease = lease_id(0, 0);
         let ok = StepOutcome::Ok;
@@ -438,16 +456,28 @@ mod tests {
         check_text(&h.to_jsonl(), ModelKind::Etcd, Some(Format::Ours), &NoDeadline).expect("the history parses").verdict
     }
 
+    fn expired(mut h: History, at_ms: u64, revision: i64) -> History {
+        h.expiries.push(Expiry { at: ms(at_ms), lease: lease_id(0, 0), revision });
+        h
+    }
+
     #[test]
-    fn the_checker_reads_what_the_history_writes_including_possible_lease_expiry() {
-        let gone = leased_history((3, vec![]));
+    fn the_checker_reads_what_the_history_writes_including_lease_expiry() {
+        let gone = expired(leased_history((3, vec![])), 4000, 3);
         let text = gone.to_jsonl();
         assert!(text.starts_with("{\"detcd_history\":1,\"model\":\"etcd\"}\n"), "{text}");
-        assert!(text.contains(r#"{"client":1000000,"kind":"invoke","time_ns":10000000,"input":{"f":"lease_expire","#), "{text}");
-        assert_eq!(verdict(&gone), Verdict::Ok, "the lease may have expired:\n{text}");
-        // Two more writes that leave k1 in place: only one (the unknown put) could have happened.
-        let impossible = leased_history((4, vec![kv("k1", "c0-0", 2, Some(lease_id(0, 0)))]));
-        assert!(matches!(verdict(&impossible), Verdict::Illegal(_)), "{}", impossible.to_jsonl());
+        assert!(text.contains(r#"{"client":1000000,"kind":"invoke","time_ns":4000000000,"input":{"f":"lease_expire","#), "{text}");
+        assert!(text.contains(r#"{"client":1000000,"kind":"ok","time_ns":4000000000,"output":{"f":"lease_expire","revision":3}}"#), "{text}");
+        assert_eq!(verdict(&gone), Verdict::Ok, "the lease expired at revision 3:\n{text}");
+        // Without a reported expiry nothing explains k1's disappearance.
+        let unexplained = leased_history((3, vec![]));
+        assert!(matches!(verdict(&unexplained), Verdict::Illegal(_)), "{}", unexplained.to_jsonl());
+        // The key outlives its lease's expiry.
+        let outlived = expired(leased_history((4, vec![kv("k1", "c0-0", 2, Some(lease_id(0, 0)))])), 4000, 3);
+        assert!(matches!(verdict(&outlived), Verdict::Illegal(_)), "{}", outlived.to_jsonl());
+        // An expiry reported after the read that already missed the key does not explain it.
+        let late = expired(leased_history((3, vec![])), 6000, 3);
+        assert!(matches!(verdict(&late), Verdict::Illegal(_)), "{}", late.to_jsonl());
     }
 
     #[test]

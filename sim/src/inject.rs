@@ -3,6 +3,7 @@
 //! fires, from what the nodes have reported; an undo acts on the nodes its fault was applied to.
 
 use crate::cluster::SimCluster;
+use crate::eventlog::ClockChange;
 use crate::faults::{describe_fault, Action};
 use crate::scenario::{Fault, NodeRef};
 use detcd_node::disk::CrashMode;
@@ -49,6 +50,13 @@ impl<'c> Injector<'c> {
 
     fn note(&self, text: String) {
         self.cluster.note_fault(text);
+    }
+
+    /// Records node `i`'s clock as it reads now, after a change (for the lease checks).
+    fn note_clock(&self, i: usize, jumped: bool) {
+        let clock = &self.cluster.clocks[i];
+        let change = ClockChange { at: self.cluster.elapsed(), node: i, local_ns: clock.now().0, rate: clock.rate(), jumped };
+        self.cluster.log.lock().expect("log").clock_changes.push(change);
     }
 
     pub fn apply(&mut self, action: &Action) {
@@ -169,12 +177,14 @@ impl<'c> Injector<'c> {
             Fault::ClockJump { node, ms } => {
                 let Some(i) = self.resolve(node) else { return self.note(skipped("no leader")) };
                 self.cluster.clocks[i].jump(*ms as i128 * 1_000_000);
+                self.note_clock(i, true);
                 self.note(format!("clock of n{} jumps {ms:+}ms", i + 1));
                 touched.push(i);
             }
             Fault::ClockDrift { node, rate } => {
                 let Some(i) = self.resolve(node) else { return self.note(skipped("no leader")) };
                 self.cluster.clocks[i].set_rate(*rate);
+                self.note_clock(i, false);
                 self.note(format!("clock of n{} runs at {rate:.3}x", i + 1));
                 touched.push(i);
             }
@@ -220,6 +230,7 @@ impl<'c> Injector<'c> {
             Fault::ClockDrift { .. } => {
                 for i in touched {
                     self.cluster.clocks[i].set_rate(1.0);
+                    self.note_clock(i, false);
                     self.note(format!("clock of n{} back to 1x", i + 1));
                 }
             }

@@ -161,11 +161,14 @@ fn execute(s: &Scenario, plan: Plan) -> (EventLog, Option<History>) {
             injector.apply(action);
         }
         madsim::time::sleep(duration.saturating_sub(cluster.elapsed())).await;
-        let history = match clients {
+        let mut history = match clients {
             Some(c) => Some(c.finish().await),
             None => None,
         };
         let log = cluster.log.lock().expect("log").clone();
+        if let Some(h) = &mut history {
+            h.note_expiries(&log);
+        }
         (log, history)
     })
 }
@@ -183,6 +186,14 @@ fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std
             None => Verdict::Skipped("no workload".into()),
             Some(h) => linearizability(h),
         }));
+    }
+    if s.checks.lease {
+        let (keys, expiry) = match history {
+            None => (Verdict::Skipped("no workload".into()), Verdict::Skipped("no workload".into())),
+            Some(h) => (checks::lease::keys_die_with_their_lease(h, log), checks::lease::no_early_expiry(h, log)),
+        };
+        v.push(("keys-die-with-lease", keys));
+        v.push(("no-early-lease-expiry", expiry));
     }
     if let Some(bound) = s.checks.liveness_s {
         let ok: Option<Vec<std::time::Duration>> = history.map(|h| h.all().filter(|o| o.outcome() == OutcomeClass::Ok).map(|o| o.completed()).collect());

@@ -249,6 +249,12 @@ pub struct ChecksSpec {
     pub linearizability: bool,
     #[serde(default = "yes")]
     pub raft: bool,
+    /// Lease checks (keys die with their lease; no early expiry): see `checks::lease`.
+    #[serde(default = "yes")]
+    pub lease: bool,
+    /// Watch checks (etcd's watch guarantees against the history): see `checks::watch`.
+    #[serde(default = "yes")]
+    pub watch: bool,
     /// After the last fault heals, a leader and a successful client operation within this many
     /// seconds (liveness). None: not checked.
     #[serde(default)]
@@ -261,7 +267,7 @@ fn yes() -> bool {
 
 impl Default for ChecksSpec {
     fn default() -> Self {
-        ChecksSpec { linearizability: true, raft: true, liveness_s: None }
+        ChecksSpec { linearizability: true, raft: true, lease: true, watch: true, liveness_s: None }
     }
 }
 

@@ -275,7 +275,7 @@ pub async fn run_lessor(shared: Shared, mut shutdown: watch::Receiver<bool>) {
                     let shared = shared.clone();
                     // Each revoke waits for its own entry; a lost one is proposed again later.
                     tokio::spawn(async move {
-                        let _ = shared.propose(Op::LeaseRevoke(LeaseRevokeRequest { id: id.0 })).await;
+                        let _ = shared.propose(Op::LeaseExpire(LeaseRevokeRequest { id: id.0 })).await;
                     });
                 }
             }

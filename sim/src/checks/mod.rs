@@ -14,6 +14,8 @@
 //! These read only the event log (what nodes reported through the inspection API) and the history;
 //! they share no code with the node's state machine.
 
+pub mod lease;
+
 use crate::eventlog::{Entry, EventLog};
 use detcd_node::events::Role;
 use std::collections::BTreeMap;
