@@ -79,6 +79,8 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// Seeds the node's own RNG (election timeouts). The simulator derives it from the run's seed.
     pub seed: u64,
+    /// Injected bugs (simulation only; always none in the real build, see `bugs`).
+    pub bugs: crate::bugs::Bugs,
 }
 
 /// A configuration that cannot work, named the way etcd names it.

@@ -27,6 +27,7 @@
 //! overrides the timeout with one drawn from the node's own seeded RNG, so one seed fixes every
 //! election.
 
+use crate::bugs::{Bug, Bugs};
 use crate::clock::Clock;
 use crate::config::{Limits, RaftTiming};
 use crate::error::ApiError;
@@ -108,6 +109,10 @@ pub struct Driver<S: LogStore> {
     /// Followers sent a snapshot, with the tick it was sent at (see the module doc).
     snapshots_sent: BTreeMap<u64, u64>,
     last_seen: (Term, Role, Option<MemberId>),
+    /// Injected bugs (simulation only, see `crate::bugs`).
+    bugs: Bugs,
+    /// The term in which this node last led (for the `serve-after-step-down` bug only).
+    led_in: Option<Term>,
 }
 
 impl<S: LogStore> Driver<S> {
@@ -123,6 +128,7 @@ impl<S: LogStore> Driver<S> {
         transport: Transport,
         events: EventSink,
         status_tx: watch::Sender<NodeStatus>,
+        bugs: Bugs,
     ) -> Result<Self, DriverError> {
         assert!(timing.election_ticks_min < timing.election_ticks_max);
         assert!(timing.heartbeat_ticks < timing.election_ticks_min, "heartbeat must be shorter than the election timeout");
@@ -138,6 +144,8 @@ impl<S: LogStore> Driver<S> {
             check_quorum: true,
             max_size_per_msg: 1024 * 1024,
             max_inflight_msgs: 256,
+            // BUG lease-read-under-skew: the leader answers ReadIndex from its lease (clock-based).
+            read_only_option: if bugs.has(Bug::LeaseReadUnderSkew) { raft::ReadOnlyOption::LeaseBased } else { raft::ReadOnlyOption::Safe },
             ..Default::default()
         };
         cfg.validate()?;
@@ -163,6 +171,8 @@ impl<S: LogStore> Driver<S> {
             ticks: 0,
             snapshots_sent: BTreeMap::new(),
             last_seen: (Term(0), Role::Follower, None),
+            bugs,
+            led_in: None,
         };
         driver.randomize_election_timeout();
         driver.observe();
@@ -285,6 +295,12 @@ impl<S: LogStore> Driver<S> {
     }
 
     fn read_index(&mut self, reply: ReadReply) {
+        if self.bugs.has(Bug::ServeAfterStepDown) && self.led_in == Some(Term(self.raw.raft.term)) {
+            // BUG serve-after-step-down: "I led in this term, so no one else can have written":
+            // answered from local state even after check-quorum made this node step down.
+            let _ = reply.send(Ok(()));
+            return;
+        }
         if self.raw.raft.leader_id == raft::INVALID_ID {
             let _ = reply.send(Err(ApiError::NoLeader));
             return;
@@ -333,6 +349,9 @@ impl<S: LogStore> Driver<S> {
             self.randomize_election_timeout();
         }
         self.last_seen = now;
+        if now.1 == Role::Leader {
+            self.led_in = Some(now.0);
+        }
         (self.events)(&NodeEvent::RoleChanged { id: self.id, term: now.0, role: now.1, leader: now.2 });
         self.publish_status();
     }
@@ -378,6 +397,13 @@ impl<S: LogStore> Driver<S> {
             tokio::time::sleep(disk_time).await;
         }
 
+        if self.bugs.has(Bug::ApplyUncommitted) {
+            // BUG apply-uncommitted: what was just appended is applied (and acknowledged to its
+            // client) at once, as if appending were committing.
+            let appended = rd.entries().to_vec();
+            self.apply(appended);
+        }
+
         // 2. SEND, now that what the messages promise is durable.
         self.send(rd.take_messages());
         self.send(rd.take_persisted_messages());
@@ -418,7 +444,9 @@ impl<S: LogStore> Driver<S> {
         let (applied, data) = {
             let state = self.state.lock().expect("state lock");
             let applied = state.applied();
-            if !self.raw.store().wants_snapshot(applied.0) {
+            // With apply-uncommitted the state may be ahead of the log's commit; a snapshot waits.
+            let ahead = self.bugs.has(Bug::ApplyUncommitted) && applied.0 > self.raw.raft.raft_log.committed;
+            if ahead || !self.raw.store().wants_snapshot(applied.0) {
                 return Ok(());
             }
             (applied, state.snapshot())
@@ -434,6 +462,10 @@ impl<S: LogStore> Driver<S> {
         }
         let mut state = self.state.lock().expect("state lock");
         for entry in entries {
+            if self.bugs.has(Bug::ApplyUncommitted) && entry.index != state.applied().0 + 1 {
+                // With apply-uncommitted, appended entries were applied already (or lie past a gap).
+                continue;
+            }
             let index = Index(entry.index);
             let digest = crate::events::entry_digest(&entry.data);
             (self.events)(&NodeEvent::Applied { id: self.id, index, term: Term(entry.term), digest });

@@ -15,6 +15,7 @@
 //! - [`mvcc`]: the multi-version key-value store (pure).
 
 pub mod apply;
+pub mod bugs;
 pub mod clock;
 pub mod config;
 pub mod disk;

@@ -115,6 +115,8 @@ mod real {
             limits: Limits { max_request_bytes: f.max_request_bytes, max_txn_ops: f.max_txn_ops },
             // Real mode: the seed comes from the OS (the randomness seam's real side).
             seed: rand::random(),
+            // Injected bugs exist only in simulation builds (`detcd_node::bugs`).
+            bugs: detcd_node::bugs::Bugs::none(),
         })
     }
 

@@ -130,6 +130,7 @@ impl Node {
             transport,
             events,
             status_tx,
+            cfg.bugs,
         )?;
 
         let mut tasks = Vec::new();
@@ -154,6 +155,7 @@ impl Node {
             lease_ids: Arc::new(Mutex::new(RequestIds::new(cfg.id.0, clock.now().as_millis().max(0) as u64))),
             leader_link: Arc::new(Mutex::new(None)),
             shutdown: shutdown_rx.clone(),
+            bugs: cfg.bugs,
         };
         let max_msg = cfg.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
         for &addr in &cfg.listen_peer {

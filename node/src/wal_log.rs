@@ -188,6 +188,11 @@ impl MemIndex {
 }
 
 impl WalLog {
+    /// Switches on injected bugs in the WAL (simulation only, see `crate::bugs`).
+    pub fn inject_bugs(&mut self, bugs: crate::bugs::Bugs) {
+        self.wal.inject_bugs(bugs);
+    }
+
     /// Opens (or, on an empty disk, creates with `voters` as the initial members) the log on
     /// `disk`, which may also hold other files.
     ///

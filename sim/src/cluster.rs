@@ -18,6 +18,7 @@
 //! each does and what the cluster must survive.
 
 use crate::eventlog::{Entry, EventLog};
+use detcd_node::bugs::Bugs;
 use detcd_node::clock::Clock;
 use detcd_node::config::{members_of, InitialMember, Limits, NodeConfig, RaftTiming};
 use detcd_node::disk::sim::SimLatency;
@@ -112,7 +113,8 @@ impl Boot {
         if let Some(e) = opened.recovered_event(id) {
             sink(&e);
         }
-        let Opened { log, snapshot, .. } = opened;
+        let Opened { mut log, snapshot, .. } = opened;
+        log.inject_bugs(cfg.bugs);
         let mut node = match Node::start_from(cfg, log, snapshot, clock, sink.clone()) {
             Ok(n) => n,
             Err(e) => return stop(e.to_string()),
@@ -129,6 +131,12 @@ impl Boot {
 impl SimCluster {
     /// Starts `node_seeds.len()` members. Must run inside a madsim runtime.
     pub fn start(node_seeds: &[u64], timing: RaftTiming) -> SimCluster {
+        SimCluster::start_with_bugs(node_seeds, timing, Bugs::none())
+    }
+
+    /// Starts `node_seeds.len()` members with `bugs` switched on in every one (see
+    /// `detcd_node::bugs`). Must run inside a madsim runtime.
+    pub fn start_with_bugs(node_seeds: &[u64], timing: RaftTiming, bugs: Bugs) -> SimCluster {
         let n = node_seeds.len();
         let initial: Vec<InitialMember> = (0..n)
             .map(|i| InitialMember { name: format!("n{}", i + 1), peer_urls: vec![format!("http://{}:2380", node_ip(i))] })
@@ -162,6 +170,7 @@ impl SimCluster {
                 timing: timing.clone(),
                 limits: Limits::default(),
                 seed: node_seeds[i],
+                bugs,
             };
             let clock = Clock::new();
             clocks.push(clock.clone());

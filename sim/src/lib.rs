@@ -17,14 +17,18 @@ pub mod checks;
 pub mod eventlog;
 pub mod faults;
 pub mod history;
+pub mod hunt;
 pub mod report;
 pub mod scenario;
 pub mod seeds;
+pub mod shrink;
 
 #[cfg(madsim)]
 pub mod cluster;
 #[cfg(madsim)]
 pub mod inject;
+#[cfg(madsim)]
+pub mod outcome;
 #[cfg(madsim)]
 pub mod run;
 #[cfg(madsim)]

@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 /// makes the run faster (see `docs/BENCH.md`). Allocation addresses never reach the output.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use detcd_node::bugs::Bug;
 use detcd_sim::scenario::{self, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,9 @@ enum Cmd {
         /// Where to write the run's files (default: reports/<scenario>-seed<N>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Switch on one injected bug in every node (`detcd_node::bugs`; a wrong name lists them).
+        #[arg(long)]
+        bug: Option<Bug>,
     },
     /// Run many seeds of one scenario (or `all`), in parallel; print every failing seed.
     Sweep {
@@ -74,6 +78,41 @@ enum Cmd {
         /// Write every run's report (reports/<scenario>-seed<N>/) and reports/index.html.
         #[arg(long)]
         report: bool,
+        /// Switch on one injected bug in every node (`detcd_node::bugs`; a wrong name lists them).
+        #[arg(long)]
+        bug: Option<Bug>,
+    },
+    /// Sweep seeds with an injected bug until the checks fail; report which scenarios catch it.
+    Hunt {
+        /// The bug to hunt (a wrong name lists the valid ones).
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        bug: Option<Bug>,
+        /// Hunt every bug of the catalog and print the Markdown table.
+        #[arg(long)]
+        all: bool,
+        /// Scenarios to try, comma-separated (default: the whole catalog).
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
+        /// Seeds, inclusive: `1..200` or a single seed.
+        #[arg(long, default_value = "1..200")]
+        seeds: String,
+        /// Threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// Minimize a failing run while the same check keeps failing; write it to scenarios/regressions/.
+    Shrink {
+        /// Scenario name or path.
+        scenario: String,
+        /// The failing seed.
+        #[arg(long)]
+        seed: u64,
+        /// The injected bug the run fails with, if any.
+        #[arg(long)]
+        bug: Option<Bug>,
+        /// Directory to write the regression file to (default: scenarios/regressions).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List the scenarios.
     List,
@@ -96,13 +135,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.cmd {
         Cmd::List => list(),
-        Cmd::Check { file, model, format, budget_s } => check(&file, &model, format.as_deref(), budget_s),
-        Cmd::Run { scenario, seed, nodes, duration, out } => match load(&scenario, nodes, duration) {
-            Ok(s) => sim_mode::run(&s, seed, out),
+        Cmd::Shrink { scenario, seed, bug, out } => match load(&scenario, None, None) {
+            Ok(s) => sim_mode::shrink(&s, seed, bug, out),
             Err(e) => usage(e),
         },
-        Cmd::Sweep { scenario, seeds, jobs, shard, report } => match sweep_plan(&scenario, &seeds, shard.as_deref()) {
-            Ok(plan) => sim_mode::sweep(plan, jobs, report),
+        Cmd::Hunt { bug, all, scenarios, seeds, jobs } => {
+            let bugs = if all { Bug::ALL.to_vec() } else { bug.into_iter().collect() };
+            match (hunt_scenarios(&scenarios), parse_seeds(&seeds)) {
+                (Ok(s), Ok(seeds)) => sim_mode::hunt(&bugs, &s, &seeds, jobs),
+                (Err(e), _) | (_, Err(e)) => usage(e),
+            }
+        }
+        Cmd::Check { file, model, format, budget_s } => check(&file, &model, format.as_deref(), budget_s),
+        Cmd::Run { scenario, seed, nodes, duration, out, bug } => match load(&scenario, nodes, duration) {
+            Ok(s) => sim_mode::run(&s, seed, out, bug),
+            Err(e) => usage(e),
+        },
+        Cmd::Sweep { scenario, seeds, jobs, shard, report, bug } => match sweep_plan(&scenario, &seeds, shard.as_deref()) {
+            Ok(plan) => sim_mode::sweep(plan, jobs, report, bug),
             Err(e) => usage(e),
         },
     };
@@ -164,6 +214,14 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
+/// The scenarios a hunt tries: the named ones, or the whole catalog.
+fn hunt_scenarios(names: &[String]) -> Result<Vec<Scenario>, String> {
+    if names.is_empty() {
+        return scenario::catalog().map_err(|e| e.to_string());
+    }
+    names.iter().map(|n| load(n, None, None)).collect()
+}
+
 /// The (scenario, seed) pairs of a sweep, after sharding.
 fn sweep_plan(scenario: &str, seeds: &str, shard: Option<&str>) -> Result<Vec<(Scenario, u64)>, String> {
     let scenarios = if scenario == "all" {
@@ -209,35 +267,25 @@ fn check(file: &std::path::Path, model: &str, format: Option<&str>, budget_s: f6
 #[cfg(madsim)]
 mod sim_mode {
     use super::exit;
+    use detcd_node::bugs::{Bug, Bugs};
+    use detcd_sim::outcome::{default_jobs, parallel, run_one, Outcome};
     use detcd_sim::report;
-    use detcd_sim::run::run as run_scenario;
     use detcd_sim::scenario::Scenario;
-    use std::panic::AssertUnwindSafe;
     use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
-    /// The verdict of one run.
-    pub enum Outcome {
-        /// The run finished; its checks decide the exit code.
-        Ran(Box<detcd_sim::run::RunOutput>),
-        /// A node assertion failed (e.g. a term went backwards): a safety violation.
-        Panicked(String),
-        CannotRun(String),
+    fn bugs_of(bug: Option<Bug>) -> Bugs {
+        bug.map_or(Bugs::none(), Bugs::only)
     }
 
-    fn one(s: &Scenario, seed: u64) -> Outcome {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| run_scenario(s, seed))) {
-            Ok(Ok(out)) => Outcome::Ran(Box::new(out)),
-            Ok(Err(e)) => Outcome::CannotRun(e.to_string()),
-            Err(p) => Outcome::Panicked(
-                p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default(),
-            ),
-        }
+    /// The command that reproduces one run.
+    pub fn reproduce(s: &Scenario, seed: u64, bug: Option<Bug>) -> String {
+        let bug = bug.map(|b| format!(" --bug {b}")).unwrap_or_default();
+        format!("cargo sim run {} --seed {seed}{bug}", s.name)
     }
 
-    pub fn run(s: &Scenario, seed: u64, out: Option<PathBuf>) -> u8 {
-        match one(s, seed) {
+    pub fn run(s: &Scenario, seed: u64, out: Option<PathBuf>, bug: Option<Bug>) -> u8 {
+        match run_one(s, seed, bugs_of(bug)) {
             Outcome::Ran(run) => {
                 let text = run.text();
                 print!("{text}");
@@ -249,7 +297,7 @@ mod sim_mode {
                 eprintln!("run files: {} (report: index.html, report.md)", dir.display());
                 let code = run.exit_code();
                 if code != exit::PASS {
-                    eprintln!("FAIL {} seed {seed}\n  reproduce: cargo sim run {} --seed {seed}", s.name, s.name);
+                    eprintln!("FAIL {} seed {seed}\n  reproduce: {}", s.name, reproduce(s, seed, bug));
                 }
                 code
             }
@@ -290,52 +338,31 @@ mod sim_mode {
         }
     }
 
-    pub fn sweep(plan: Vec<(Scenario, u64)>, jobs: Option<usize>, with_report: bool) -> u8 {
+    pub use super::hunt_mode::hunt;
+    pub use super::shrink_mode::shrink;
+
+    pub fn sweep(plan: Vec<(Scenario, u64)>, jobs: Option<usize>, with_report: bool, bug: Option<Bug>) -> u8 {
         let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports");
         let rows: Mutex<Vec<report::sweep::Row>> = Mutex::new(Vec::new());
-        let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-        // Node assertions print through the panic hook; keep the sweep's output to its verdicts.
-        std::panic::set_hook(Box::new(|_| {}));
-        let next = AtomicUsize::new(0);
         let failures: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
         let worst = Mutex::new(exit::PASS);
-        std::thread::scope(|scope| {
-            for _ in 0..jobs {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((s, seed)) = plan.get(i) else { break };
-                    let outcome = one(s, *seed);
-                    if with_report {
-                        rows.lock().expect("lock").push(report_row(&reports, s, *seed, &outcome));
-                    }
-                    let (code, why) = match outcome {
-                        Outcome::Ran(run) => match run.exit_code() {
-                            exit::PASS => continue,
-                            code => {
-                                let failed: Vec<String> = run
-                                    .verdicts
-                                    .iter()
-                                    .filter(|(_, v)| v.exit_code() != exit::PASS)
-                                    .map(|(name, v)| format!("{name}: {}", v.to_string().lines().next().unwrap_or_default()))
-                                    .collect();
-                                (code, failed.join("; "))
-                            }
-                        },
-                        Outcome::Panicked(m) => (exit::SAFETY, format!("node assertion failed: {m}")),
-                        Outcome::CannotRun(m) => (exit::USAGE, m),
-                    };
-                    let line = format!("FAIL {} seed {seed}: {why}\n  reproduce: cargo sim run {} --seed {seed}", s.name, s.name);
-                    failures.lock().expect("lock").push((i, line));
-                    let mut w = worst.lock().expect("lock");
-                    // Most severe first: safety (1) > liveness (4) > unknown (3) > usage (2).
-                    let rank = |c: u8| [exit::SAFETY, exit::LIVENESS, exit::UNKNOWN, exit::USAGE].iter().position(|x| *x == c).unwrap_or(9);
-                    if *w == exit::PASS || rank(code) < rank(*w) {
-                        *w = code;
-                    }
-                });
+        let work = |i: usize| {
+            let (s, seed) = &plan[i];
+            let outcome = run_one(s, *seed, bugs_of(bug));
+            if with_report {
+                rows.lock().expect("lock").push(report_row(&reports, s, *seed, &outcome));
             }
-        });
-        let _ = std::panic::take_hook();
+            let Some(f) = outcome.failure() else { return };
+            let line = format!("FAIL {} seed {seed}: {}\n  reproduce: {}", s.name, f.why, reproduce(s, *seed, bug));
+            failures.lock().expect("lock").push((i, line));
+            let mut w = worst.lock().expect("lock");
+            // Most severe first: safety (1) > liveness (4) > unknown (3) > usage (2).
+            let rank = |c: u8| [exit::SAFETY, exit::LIVENESS, exit::UNKNOWN, exit::USAGE].iter().position(|x| *x == c).unwrap_or(9);
+            if *w == exit::PASS || rank(f.code) < rank(*w) {
+                *w = f.code;
+            }
+        };
+        parallel(plan.len(), jobs.unwrap_or_else(default_jobs), work, || false);
         let mut failures = failures.into_inner().expect("lock");
         failures.sort();
         for (_, line) in &failures {
@@ -352,9 +379,100 @@ mod sim_mode {
     }
 }
 
+#[cfg(madsim)]
+mod hunt_mode {
+    use super::exit;
+    use detcd_node::bugs::Bug;
+    use detcd_sim::hunt;
+    use detcd_sim::outcome::default_jobs;
+    use detcd_sim::scenario::Scenario;
+
+    /// Hunts each bug; prints every catch as it is found, then the table. Exit 0 if every bug was
+    /// caught by some scenario, 1 otherwise (an uncaught bug is a gap in the testbed).
+    pub fn hunt(bugs: &[Bug], scenarios: &[Scenario], seeds: &[u64], jobs: Option<usize>) -> u8 {
+        let jobs = jobs.unwrap_or_else(default_jobs);
+        let hunts: Vec<hunt::BugHunt> = bugs
+            .iter()
+            .map(|&bug| {
+                let h = hunt::hunt(bug, scenarios, seeds, jobs, &|line| eprintln!("caught {line}"));
+                if h.catches.is_empty() {
+                    eprintln!("missed {bug}: no scenario caught it within {} seeds", seeds.len());
+                }
+                h
+            })
+            .collect();
+        print!("{}", hunt::table(&hunts));
+        if hunts.iter().all(|h| !h.catches.is_empty()) {
+            exit::PASS
+        } else {
+            exit::SAFETY
+        }
+    }
+}
+
+#[cfg(madsim)]
+mod shrink_mode {
+    use super::exit;
+    use detcd_node::bugs::{Bug, Bugs};
+    use detcd_sim::outcome::run_one;
+    use detcd_sim::scenario::{scenario_dir, Regression, Scenario};
+    use detcd_sim::shrink;
+    use std::path::PathBuf;
+
+    /// Shrinks a failing run (see `detcd_sim::shrink`), writes the regression file, and prints the
+    /// shrunk run's story. Exit 0 when a file was written, 2 if the run does not fail.
+    pub fn shrink(s: &Scenario, seed: u64, bug: Option<Bug>, out: Option<PathBuf>) -> u8 {
+        let bugs = bug.map_or(Bugs::none(), Bugs::only);
+        std::panic::set_hook(Box::new(|_| {}));
+        let Some(failure) = run_one(s, seed, bugs).failure() else {
+            let _ = std::panic::take_hook();
+            eprintln!("sim shrink: {} seed {seed} passes: nothing to shrink", s.name);
+            return exit::USAGE;
+        };
+        let Some(&check) = failure.checks.first() else {
+            let _ = std::panic::take_hook();
+            eprintln!("sim shrink: {} seed {seed} cannot run: {}", s.name, failure.why);
+            return exit::USAGE;
+        };
+        eprintln!("shrinking {} seed {seed}: keeps failing {check} ({})", s.name, failure.why);
+        let fails = |c: &Scenario| run_one(c, seed, bugs).failure().is_some_and(|f| f.checks.contains(&check));
+        let shrunk = shrink::shrink(s, fails, &|line| eprintln!("  {line}"));
+        let passes_without_bug = bug.is_some() && run_one(&shrunk.scenario, seed, Bugs::none()).failure().is_none();
+        let final_run = run_one(&shrunk.scenario, seed, bugs);
+        let _ = std::panic::take_hook();
+        let name = format!("{}-{}-seed{seed}", bug.map_or("detcd".to_string(), |b| b.to_string()), s.name);
+        let regression = Regression {
+            seed,
+            bug: bug.map(|b| b.to_string()),
+            check: check.to_string(),
+            passes_without_bug,
+            shrunk_from: format!("{} seed {seed}: {}", s.name, shrunk.steps.join("; ")),
+        };
+        let dir = out.unwrap_or_else(|| scenario_dir().join("regressions"));
+        let file = dir.join(format!("{name}.toml"));
+        let text = shrink::regression_file(&shrunk.scenario, &name, regression);
+        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, text)) {
+            eprintln!("sim shrink: cannot write {}: {e}", file.display());
+            return exit::USAGE;
+        }
+        if let detcd_sim::outcome::Outcome::Ran(run) = &final_run {
+            print!("{}", run.text());
+        }
+        eprintln!(
+            "shrunk in {} runs ({} steps); {} without the bug\nregression: {}",
+            shrunk.runs,
+            shrunk.steps.len(),
+            if passes_without_bug { "passes" } else { "fails (or no bug)" },
+            file.display()
+        );
+        exit::PASS
+    }
+}
+
 #[cfg(not(madsim))]
 mod sim_mode {
     use super::exit;
+    use detcd_node::bugs::Bug;
     use detcd_sim::scenario::Scenario;
     use std::path::PathBuf;
 
@@ -366,11 +484,19 @@ mod sim_mode {
         exit::USAGE
     }
 
-    pub fn run(_: &Scenario, _: u64, _: Option<PathBuf>) -> u8 {
+    pub fn run(_: &Scenario, _: u64, _: Option<PathBuf>, _: Option<Bug>) -> u8 {
         refuse()
     }
 
-    pub fn sweep(_: Vec<(Scenario, u64)>, _: Option<usize>, _: bool) -> u8 {
+    pub fn sweep(_: Vec<(Scenario, u64)>, _: Option<usize>, _: bool, _: Option<Bug>) -> u8 {
+        refuse()
+    }
+
+    pub fn hunt(_: &[Bug], _: &[Scenario], _: &[u64], _: Option<usize>) -> u8 {
+        refuse()
+    }
+
+    pub fn shrink(_: &Scenario, _: u64, _: Option<Bug>, _: Option<PathBuf>) -> u8 {
         refuse()
     }
 }

@@ -10,6 +10,7 @@ use crate::faults::Schedule;
 use crate::inject::Injector;
 use crate::scenario::Scenario;
 use crate::seeds::Seeds;
+use detcd_node::bugs::Bugs;
 use detcd_node::config::RaftTiming;
 use std::fmt::Write as _;
 
@@ -25,16 +26,18 @@ pub enum RunError {
 /// Everything derived from (scenario, seed) before the run starts.
 pub struct Plan {
     pub seeds: Seeds,
+    /// Injected bugs, switched on in every node (and the simulated clients where a bug lives there).
+    pub bugs: Bugs,
     pub timing: RaftTiming,
     pub schedule: Schedule,
 }
 
 impl Plan {
-    pub fn new(s: &Scenario, seed: u64) -> Result<Plan, RunError> {
+    pub fn new(s: &Scenario, seed: u64, bugs: Bugs) -> Result<Plan, RunError> {
         s.validate().map_err(|(field, why)| RunError::Invalid { name: s.name.clone(), field, why })?;
         let seeds = Seeds::derive(seed, s.nodes);
         let schedule = Schedule::compile(s, seeds.faults);
-        Ok(Plan { seeds, timing: timing_of(s), schedule })
+        Ok(Plan { seeds, bugs, timing: timing_of(s), schedule })
     }
 
     /// The derived options, printed before the story and stored with the run.
@@ -42,6 +45,9 @@ impl Plan {
         let mut h = String::new();
         let t = &self.timing;
         let _ = writeln!(h, "scenario {}: {}", s.name, s.description);
+        if self.bugs != Bugs::none() {
+            let _ = writeln!(h, "injected bug: {} (reproduce with --bug {})", self.bugs, self.bugs);
+        }
         let _ = writeln!(h, "seed {} (runtime {:#018x}, faults {:#018x}, workload {:#018x})", self.seeds.run, self.seeds.runtime, self.seeds.faults, self.seeds.workload);
         let _ = writeln!(
             h,
@@ -125,7 +131,12 @@ pub const LINEARIZABILITY_BUDGET: std::time::Duration = std::time::Duration::fro
 
 /// Runs `scenario` with `seed` on a fresh madsim runtime, then checks it.
 pub fn run(s: &Scenario, seed: u64) -> Result<RunOutput, RunError> {
-    let plan = Plan::new(s, seed)?;
+    run_with_bugs(s, seed, Bugs::none())
+}
+
+/// Runs `scenario` with `seed` and `bugs` switched on (see `detcd_node::bugs`), then checks it.
+pub fn run_with_bugs(s: &Scenario, seed: u64, bugs: Bugs) -> Result<RunOutput, RunError> {
+    let plan = Plan::new(s, seed, bugs)?;
     let header = plan.describe(s);
     let healed_at = plan.schedule.steps.last().map(|(t, _)| *t).unwrap_or_default();
     let (log, history) = execute(s, plan);
@@ -138,7 +149,7 @@ pub fn run(s: &Scenario, seed: u64) -> Result<RunOutput, RunError> {
 /// # Panics
 /// If the scenario cannot run (see [`RunError`]).
 pub fn run_log(s: &Scenario, seed: u64) -> EventLog {
-    execute(s, Plan::new(s, seed).expect("runnable scenario")).0
+    execute(s, Plan::new(s, seed, Bugs::none()).expect("runnable scenario")).0
 }
 
 fn execute(s: &Scenario, plan: Plan) -> (EventLog, Option<History>) {
@@ -146,7 +157,7 @@ fn execute(s: &Scenario, plan: Plan) -> (EventLog, Option<History>) {
     let duration = s.duration();
     let workload_spec = s.workload.clone();
     rt.block_on(async move {
-        let cluster = SimCluster::start(&plan.seeds.nodes, plan.timing.clone());
+        let cluster = SimCluster::start_with_bugs(&plan.seeds.nodes, plan.timing.clone(), plan.bugs);
         let clients = workload_spec.map(|w| {
             let stop_at = w.stop_s.map(std::time::Duration::from_secs_f64).unwrap_or_else(|| duration.saturating_sub(std::time::Duration::from_secs(1)));
             workload::start(&w, plan.seeds.workload, cluster.hosts.len(), cluster.start_instant(), stop_at)

@@ -62,6 +62,28 @@ pub struct Scenario {
     pub nemesis: Option<NemesisSpec>,
     #[serde(default)]
     pub checks: ChecksSpec,
+    /// Set in a regression file (`scenarios/regressions/`, written by `sim shrink`): the run it
+    /// pins, and the check that run must fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<Regression>,
+}
+
+/// The run a regression file pins: this scenario with `seed` (and `bug` switched on) fails
+/// `check`; without the bug it passes if `passes_without_bug`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Regression {
+    pub seed: u64,
+    /// An injected bug's name (`detcd_node::bugs`), or none for a bug of detcd itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bug: Option<String>,
+    /// The check that fails (a name from the run's verdicts, or `node-assertion`).
+    pub check: String,
+    #[serde(default)]
+    pub passes_without_bug: bool,
+    /// Where the file came from: the original scenario and what shrinking removed.
+    #[serde(default)]
+    pub shrunk_from: String,
 }
 
 fn default_nodes() -> usize {
@@ -352,6 +374,11 @@ impl Scenario {
                     return bad(&format!("{field}.rate"), format!("expected a fraction in [0, 1], got {rate}"));
                 }
                 _ => {}
+            }
+        }
+        if let Some(bug) = self.regression.as_ref().and_then(|r| r.bug.as_ref()) {
+            if let Err(e) = bug.parse::<detcd_node::bugs::Bug>() {
+                return bad("regression.bug", e.to_string());
             }
         }
         if let Some(n) = &self.nemesis {

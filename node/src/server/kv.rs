@@ -2,6 +2,7 @@
 
 use super::Shared;
 use crate::apply;
+use crate::bugs::Bug;
 use crate::pb::etcdserverpb::kv_server::Kv;
 use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
@@ -59,7 +60,10 @@ impl Kv for KvService {
     }
 
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        let r = req.into_inner();
+        let mut r = req.into_inner();
+        if self.shared.bugs.has(Bug::TxnCompareWrongRevision) {
+            mod_compares_read_create_revision(&mut r);
+        }
         apply::check_txn(&r, &self.shared.limits)?;
         let mut resp = if apply::txn_is_read_only(&r) {
             // A txn that only reads is a read: linearizable via ReadIndex unless every range in it
@@ -86,6 +90,20 @@ impl Kv for KvService {
                 Ok(Response::new(resp))
             }
             other => unreachable!("compaction applied as {other:?}"),
+        }
+    }
+}
+
+/// BUG txn-compare-wrong-revision: every compare on a key's mod revision becomes a compare on its
+/// create revision (the wrong field of the key), as a typo in the compare's target would.
+fn mod_compares_read_create_revision(r: &mut TxnRequest) {
+    use crate::pb::etcdserverpb::compare::{CompareTarget as T, TargetUnion as U};
+    for c in &mut r.compare {
+        if c.target == T::Mod as i32 {
+            c.target = T::Create as i32;
+            if let Some(U::ModRevision(v)) = c.target_union {
+                c.target_union = Some(U::CreateRevision(v));
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ pub use lease::{run_lessor, LeaseService};
 pub use maintenance::MaintenanceService;
 pub use watch::WatchService;
 
+use crate::bugs::{Bug, Bugs};
 use crate::clock::Clock;
 use crate::config::{Limits, RaftTiming};
 use crate::driver::Command;
@@ -57,6 +58,8 @@ pub struct Shared {
     /// keep-alives, observes, lock and campaign waits) end then: a graceful server shutdown waits
     /// for every open request.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Injected bugs (simulation only, see `crate::bugs`).
+    pub bugs: Bugs,
 }
 
 /// How long dialing the leader may take.
@@ -127,6 +130,10 @@ impl Shared {
     /// Returns once this member has applied everything committed before the call (ReadIndex): a read
     /// after this sees every write acknowledged before the read began (linearizable).
     pub async fn read_barrier(&self) -> Result<(), ApiError> {
+        if self.bugs.has(Bug::StaleFollowerRead) && self.status.borrow().role != crate::events::Role::Leader {
+            // BUG stale-follower-read: a follower trusts its own state; no ReadIndex round.
+            return Ok(());
+        }
         self.ask(|reply| Command::ReadIndex { reply }).await
     }
 
@@ -136,7 +143,8 @@ impl Shared {
         &self,
         command: impl FnOnce(oneshot::Sender<Result<T, ApiError>>) -> Command,
     ) -> Result<T, ApiError> {
-        if self.status.borrow().leader.is_none() {
+        // With serve-after-step-down, the driver decides (a node that led in this term answers).
+        if self.status.borrow().leader.is_none() && !self.bugs.has(Bug::ServeAfterStepDown) {
             return Err(ApiError::NoLeader);
         }
         let (reply, rx) = oneshot::channel();

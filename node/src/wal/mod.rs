@@ -88,6 +88,7 @@ mod segment;
 pub use record::{Kind, BODY_BYTES_MAX, FRAME_HEADER_BYTES};
 pub use segment::SegmentId;
 
+use crate::bugs::{Bug, Bugs};
 use crate::disk::{Disk, DiskError};
 use record::{End, RawRecord};
 use replay::{Record, Replay};
@@ -189,6 +190,8 @@ pub struct Wal {
     /// The newest snapshot whose marker is durable (what releasing segments may rely on).
     durable_snapshot_index: u64,
     failed: Option<String>,
+    /// Injected bugs (simulation only, see `crate::bugs`).
+    bugs: Bugs,
 }
 
 impl std::fmt::Debug for Wal {
@@ -368,6 +371,7 @@ impl Wal {
             snapshot: replay.snapshot.clone(),
             durable_snapshot_index: replay.snapshot.index,
             failed: None,
+            bugs: Bugs::none(),
         };
         let recovered = Recovered { hard_state: replay.hard_state, snapshot: replay.snapshot, entries: replay.entries };
         Ok((wal, recovered, report))
@@ -392,9 +396,15 @@ impl Wal {
             snapshot,
             durable_snapshot_index: 0,
             failed: None,
+            bugs: Bugs::none(),
         };
         wal.start_segment(SegmentId { seq: 1, first_index: 1 })?;
         Ok(wal)
+    }
+
+    /// Switches on injected bugs (simulation only, see `crate::bugs`).
+    pub fn inject_bugs(&mut self, bugs: Bugs) {
+        self.bugs = bugs;
     }
 
     /// Appends entries (contiguous, the first at most the log's last index + 1: a lower first index
@@ -433,7 +443,8 @@ impl Wal {
         if *hs == self.hard_state {
             return Ok(());
         }
-        self.must_fsync |= hs.term != self.hard_state.term || hs.vote != self.hard_state.vote;
+        // BUG vote-not-persisted: a new term or vote treated like a commit-only change (no fsync).
+        self.must_fsync |= (hs.term != self.hard_state.term || hs.vote != self.hard_state.vote) && !self.bugs.has(Bug::VoteNotPersisted);
         self.hard_state = hs.clone();
         self.push(Record::HardState(hs.clone()));
         Ok(())
@@ -509,7 +520,11 @@ impl Wal {
             self.buf_records = 0;
             self.written_unsynced = true;
         }
-        if self.must_fsync {
+        if self.must_fsync && self.bugs.has(Bug::AckBeforeFsync) {
+            // BUG ack-before-fsync: the caller goes on (sends acks, applies) as if this were durable;
+            // the bytes reach the disk only when the segment is closed.
+            self.must_fsync = false;
+        } else if self.must_fsync {
             self.disk.sync(&active)?;
             self.written_unsynced = false;
             self.must_fsync = false;
@@ -539,7 +554,9 @@ impl Wal {
         self.disk.append(&name, &preamble)?;
         self.disk.sync(&name)?;
         // The new name must be durable before records that matter go into the file.
-        self.disk.sync_dir()?;
+        if !self.bugs.has(Bug::SkipDirFsync) {
+            self.disk.sync_dir()?;
+        }
         self.segments.push(id);
         self.active_bytes = preamble.len() as u64;
         Ok(())

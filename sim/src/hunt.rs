@@ -1,0 +1,170 @@
+//! `sim hunt`: does the testbed catch an injected bug, where, and how fast?
+//!
+//! For one bug ([`detcd_node::bugs::Bug`]) and each scenario, the seeds are run in increasing
+//! order (in parallel) until the first run whose checks fail. The result is the smallest failing
+//! seed of the range, whatever the number of threads: every smaller seed was handed out before it
+//! and passed. Each catch is then re-run without the bug: a catch counts only if the same
+//! (scenario, seed) passes with no bug (otherwise the scenario fails on its own and says nothing
+//! about the bug).
+//!
+//! What a table row proves: the named checks fail on that (scenario, seed, bug) and pass on that
+//! (scenario, seed) without it. A bug that no scenario catches within the seeds tried is a gap in
+//! the scenarios or the checks, and the table says so.
+
+use detcd_node::bugs::Bug;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// One scenario that caught the bug.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Catch {
+    pub scenario: String,
+    /// The first failing seed.
+    pub seed: u64,
+    /// How many seeds of the range were needed (the first failing seed's position, 1-based).
+    pub seeds_needed: usize,
+    /// The checks that failed (`outcome::NODE_ASSERTION` for a node assertion).
+    pub checks: Vec<&'static str>,
+    /// Whether the same (scenario, seed) passes without the bug.
+    pub clean_passes: bool,
+}
+
+/// What hunting one bug found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BugHunt {
+    pub bug: Bug,
+    /// Scenarios tried, in order.
+    pub scenarios: Vec<String>,
+    /// Seeds tried per scenario (at most).
+    pub seeds_max: usize,
+    /// Scenarios whose first failure also passes without the bug.
+    pub catches: Vec<Catch>,
+    /// Scenarios that failed with the bug but also fail without it (not counted as catches).
+    pub failing_anyway: Vec<Catch>,
+    /// Wall time of the hunt.
+    pub wall: Duration,
+}
+
+impl BugHunt {
+    /// The median, over the catching scenarios, of the seeds needed (None: not caught).
+    pub fn median_seeds(&self) -> Option<f64> {
+        median(self.catches.iter().map(|c| c.seeds_needed).collect())
+    }
+}
+
+/// The median of `v` (the mean of the middle two for an even count); None if empty.
+pub fn median(mut v: Vec<usize>) -> Option<f64> {
+    v.sort_unstable();
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2] as f64),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) as f64 / 2.0),
+    }
+}
+
+/// The Markdown table of a hunt: one row per bug.
+pub fn table(hunts: &[BugHunt]) -> String {
+    let mut t = String::from(
+        "| bug | catching scenarios (first failing seed: failing checks) | seeds to first failure (median) | wall time |\n\
+         | --- | --- | --- | --- |\n",
+    );
+    for h in hunts {
+        let catches = if h.catches.is_empty() {
+            format!("**none** of {} scenarios within {} seeds", h.scenarios.len(), h.seeds_max)
+        } else {
+            h.catches.iter().map(|c| format!("{} ({}: {})", c.scenario, c.seed, c.checks.join(", "))).collect::<Vec<_>>().join("; ")
+        };
+        let median = h.median_seeds().map_or("—".to_string(), |m| format!("{m}"));
+        let _ = writeln!(t, "| `{}` | {catches} | {median} | {:.1} s |", h.bug, h.wall.as_secs_f64());
+    }
+    t
+}
+
+#[cfg(madsim)]
+pub use run::hunt;
+
+#[cfg(madsim)]
+mod run {
+    use super::{BugHunt, Catch};
+    use crate::outcome::{parallel, run_one};
+    use crate::scenario::Scenario;
+    use detcd_node::bugs::{Bug, Bugs};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    /// Hunts `bug` in each of `scenarios` over `seeds` (module doc). `progress` hears of every catch.
+    pub fn hunt(bug: Bug, scenarios: &[Scenario], seeds: &[u64], jobs: usize, progress: &dyn Fn(&str)) -> BugHunt {
+        let started = Instant::now();
+        let mut catches = Vec::new();
+        let mut failing_anyway = Vec::new();
+        for s in scenarios {
+            let Some(catch) = first_failure(s, seeds, bug, jobs) else { continue };
+            progress(&format!(
+                "{bug}: {} seed {} ({}){}",
+                s.name,
+                catch.seed,
+                catch.checks.join(", "),
+                if catch.clean_passes { "" } else { " -- but it fails without the bug too" }
+            ));
+            if catch.clean_passes {
+                catches.push(catch);
+            } else {
+                failing_anyway.push(catch);
+            }
+        }
+        BugHunt {
+            bug,
+            scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
+            seeds_max: seeds.len(),
+            catches,
+            failing_anyway,
+            wall: started.elapsed(),
+        }
+    }
+
+    /// The first seed of `seeds` whose run of `s` with `bug` fails, checked against a clean run.
+    fn first_failure(s: &Scenario, seeds: &[u64], bug: Bug, jobs: usize) -> Option<Catch> {
+        let first = AtomicUsize::new(usize::MAX);
+        let found: Mutex<Vec<(usize, Vec<&'static str>)>> = Mutex::new(Vec::new());
+        let work = |i: usize| {
+            if let Some(f) = run_one(s, seeds[i], Bugs::only(bug)).failure() {
+                first.fetch_min(i, Ordering::Relaxed);
+                found.lock().expect("lock").push((i, f.checks));
+            }
+        };
+        parallel(seeds.len(), jobs, work, || first.load(Ordering::Relaxed) != usize::MAX);
+        let (i, checks) = found.into_inner().expect("lock").into_iter().min_by_key(|(i, _)| *i)?;
+        let clean_passes = run_one(s, seeds[i], Bugs::none()).failure().is_none();
+        Some(Catch { scenario: s.name.clone(), seed: seeds[i], seeds_needed: i + 1, checks, clean_passes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![7, 1, 3]), Some(3.0));
+        assert_eq!(median(vec![10, 1, 3, 4]), Some(3.5));
+    }
+
+    #[test]
+    fn an_uncaught_bug_is_a_finding_in_the_table() {
+        let caught = BugHunt {
+            bug: Bug::SkipDirFsync,
+            scenarios: vec!["power-loss".into(), "happy-path".into()],
+            seeds_max: 200,
+            catches: vec![Catch { scenario: "power-loss".into(), seed: 4, seeds_needed: 4, checks: vec!["linearizability"], clean_passes: true }],
+            failing_anyway: vec![],
+            wall: Duration::from_millis(1500),
+        };
+        let missed = BugHunt { bug: Bug::UnfencedLock, catches: vec![], ..caught.clone() };
+        let t = table(&[caught, missed]);
+        assert!(t.contains("| `skip-dir-fsync` | power-loss (4: linearizability) | 4 | 1.5 s |"), "{t}");
+        assert!(t.contains("| `unfenced-lock` | **none** of 2 scenarios within 200 seeds | — |"), "{t}");
+    }
+}
