@@ -206,6 +206,9 @@ fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std
         v.push(("keys-die-with-lease", keys));
         v.push(("no-early-lease-expiry", expiry));
     }
+    if s.checks.watch {
+        v.push(("watch-guarantees", history.map_or(Verdict::Skipped("no workload".into()), checks::watch::watch_guarantees)));
+    }
     if let Some(bound) = s.checks.liveness_s {
         let ok: Option<Vec<std::time::Duration>> = history.map(|h| h.all().filter(|o| o.outcome() == OutcomeClass::Ok).map(|o| o.completed()).collect());
         v.push(("liveness", checks::liveness(log, healed_at, std::time::Duration::from_secs_f64(bound), ok.as_deref())));

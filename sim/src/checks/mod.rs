@@ -15,6 +15,7 @@
 //! they share no code with the node's state machine.
 
 pub mod lease;
+pub mod watch;
 
 use crate::eventlog::{Entry, EventLog};
 use detcd_node::events::Role;

@@ -99,7 +99,8 @@ fn compare_pb(c: &Compare) -> pb::Compare {
 
 pub fn watch_create(keys: &KeySet, start_revision: i64) -> pb::WatchRequest {
     let (key, range_end) = key_range(keys);
-    let create = pb::WatchCreateRequest { key, range_end, start_revision, ..Default::default() };
+    // prev_kv on: the watch checks verify it (etcd's `--prev-kv`).
+    let create = pb::WatchCreateRequest { key, range_end, start_revision, prev_kv: true, ..Default::default() };
     pb::WatchRequest { request_union: Some(pb::watch_request::RequestUnion::CreateRequest(create)) }
 }
 
