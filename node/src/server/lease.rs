@@ -6,6 +6,7 @@
 //! URL). Grants and revokes go through Raft like any write.
 
 use super::Shared;
+use crate::bugs::Bug;
 use crate::error::ApiError;
 use crate::lease::{promote_extend, RenewError, MAX_LEASE_TTL_S};
 use crate::pb::etcdserverpb::lease_client::LeaseClient;
@@ -244,7 +245,9 @@ pub async fn run_lessor(shared: Shared, mut shutdown: watch::Receiver<bool>) {
     loop {
         // Follow leadership first: a new term of leadership is a new promotion.
         let now_status = *status.borrow_and_update();
-        let lead_term = (now_status.role == Role::Leader).then_some(now_status.term);
+        // BUG lease-expiry-by-follower-clock: every member keeps timers and expires by its clock.
+        let lessor_role = now_status.role == Role::Leader || shared.bugs.has(Bug::LeaseExpiryByFollowerClock);
+        let lead_term = lessor_role.then_some(now_status.term);
         if lead_term != leading {
             let now = shared.clock.now();
             let mut guard = shared.state();
@@ -252,7 +255,11 @@ pub async fn run_lessor(shared: Shared, mut shutdown: watch::Receiver<bool>) {
             if st.lessor.is_primary() {
                 st.lessor.demote();
             }
-            if lead_term.is_some() {
+            if lead_term.is_some() && shared.bugs.has(Bug::NoLeaseRefreshOnPromote) {
+                // BUG no-lease-refresh-on-promote: the deadlines as of this clock's epoch, never
+                // refreshed: every lease older than its TTL on this clock is due at once.
+                st.lessor.promote(&st.leases, crate::clock::LocalTime(0), Duration::ZERO);
+            } else if lead_term.is_some() {
                 st.lessor.promote(&st.leases, now, promote_extend(&shared.timing));
                 tracing::info!(member = %shared.id, term = now_status.term.0, leases = st.leases.len(), "became primary lessor");
             }

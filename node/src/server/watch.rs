@@ -6,6 +6,7 @@
 //! client that stops reading costs one full buffer and blocks nothing else.
 
 use super::Shared;
+use crate::bugs::{Bug, Bugs};
 use crate::error::ApiError;
 use crate::pb::etcdserverpb::watch_request::RequestUnion;
 use crate::pb::etcdserverpb::watch_server::Watch;
@@ -70,7 +71,7 @@ async fn serve(shared: Shared, mut requests: Streaming<WatchRequest>, tx: Sender
                 return;
             }
             msg = requests.message(), if requests_open && ws.accepts_requests() => match msg {
-                Ok(Some(req)) => handle(&mut ws, req, current),
+                Ok(Some(req)) => handle(&mut ws, req, current, shared.bugs),
                 // etcd keeps serving a stream whose client closed its sending side.
                 Ok(None) => requests_open = false,
                 Err(_) => return,
@@ -111,9 +112,16 @@ async fn serve(shared: Shared, mut requests: Streaming<WatchRequest>, tx: Sender
     }
 }
 
-fn handle(ws: &mut WatchStream, req: WatchRequest, current: Revision) {
+fn handle(ws: &mut WatchStream, req: WatchRequest, current: Revision, bugs: Bugs) {
     match req.request_union {
-        Some(RequestUnion::CreateRequest(c)) => ws.create(c, current),
+        Some(RequestUnion::CreateRequest(mut c)) => {
+            if bugs.has(Bug::WatchResumeOffByOne) && c.start_revision > 0 {
+                // BUG watch-resume-off-by-one: "resume after revision R" read as "from R + 1": the
+                // event at the start revision is skipped.
+                c.start_revision += 1;
+            }
+            ws.create(c, current)
+        }
         Some(RequestUnion::CancelRequest(c)) => ws.cancel(c.watch_id, current),
         Some(RequestUnion::ProgressRequest(_)) => ws.request_progress(),
         None => {}
