@@ -73,6 +73,8 @@ pub struct EventLog {
     pub lease_ends: Vec<LeaseEnd>,
     /// Every change the simulator made to a node's clock, in time order.
     pub clock_changes: Vec<ClockChange>,
+    /// Each member's `HashKV` at a common revision after the run (see `checks::hashkv`), if asked.
+    pub end_hashes: Option<Vec<crate::checks::hashkv::Answer>>,
     names: BTreeMap<MemberId, usize>,
 }
 
@@ -84,6 +86,7 @@ impl EventLog {
             snapshots_saved: Vec::new(),
             lease_ends: Vec::new(),
             clock_changes: Vec::new(),
+            end_hashes: None,
             names: members.iter().enumerate().map(|(i, m)| (*m, i)).collect(),
         }
     }

@@ -156,6 +156,7 @@ fn execute(s: &Scenario, plan: Plan) -> (EventLog, Option<History>) {
     let rt = madsim::runtime::Runtime::with_seed_and_config(plan.seeds.runtime, madsim::Config::default());
     let duration = s.duration();
     let workload_spec = s.workload.clone();
+    let ask_hashes = s.checks.raft;
     rt.block_on(async move {
         let cluster = SimCluster::start_with_bugs(&plan.seeds.nodes, plan.timing.clone(), plan.bugs);
         let clients = workload_spec.map(|w| {
@@ -176,9 +177,13 @@ fn execute(s: &Scenario, plan: Plan) -> (EventLog, Option<History>) {
             Some(c) => Some(c.finish().await),
             None => None,
         };
-        let log = cluster.log.lock().expect("log").clone();
+        let mut log = cluster.log.lock().expect("log").clone();
         if let Some(h) = &mut history {
             h.note_expiries(&log);
+        }
+        // After the log is taken, so the story ends where the scenario does.
+        if ask_hashes {
+            log.end_hashes = Some(checks::hashkv::ask_all(cluster.hosts.len()).await);
         }
         (log, history)
     })
@@ -191,6 +196,7 @@ fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std
         v.push(("one-leader-per-term", checks::one_leader_per_term(log)));
         v.push(("terms-never-go-back", checks::terms_never_go_back(log)));
         v.push(("applied-entries-agree", checks::applied_entries_agree(log)));
+        v.push(("stores-agree-hashkv", log.end_hashes.as_deref().map_or(Verdict::Skipped("not asked".into()), checks::hashkv::agree)));
     }
     if s.checks.linearizability {
         v.push(("linearizability", match history {

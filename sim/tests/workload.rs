@@ -67,7 +67,9 @@ fn simulate(seed: u64, spec: WorkloadSpec, run_s: u64, faults: Vec<(Duration, Fa
                 Fault::Heal => cluster.heal_all(),
             }
         }
-        let history = clients.finish().await;
+        let mut history = clients.finish().await;
+        // Lease expiries come from the members' reports, as in `run::run`.
+        history.note_expiries(&cluster.log.lock().expect("log"));
         Run { history, isolated }
     })
 }

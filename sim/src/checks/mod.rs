@@ -14,6 +14,7 @@
 //! These read only the event log (what nodes reported through the inspection API) and the history;
 //! they share no code with the node's state machine.
 
+pub mod hashkv;
 pub mod lease;
 pub mod watch;
 
