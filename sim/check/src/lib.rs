@@ -64,11 +64,11 @@
 //! model, fixed-seed property tests, end-to-end). Benchmark: `cargo run --release -p
 //! detcd-check --example bench_check` (results in `sim/check/BENCH.md`).
 //!
-//! ## Not here yet
-//! Checks over the nodes' event logs (Raft: one leader per term, terms never go back,
-//! committed entries never change; watch guarantees; lease expiry; lock exclusion; liveness)
-//! wait for the event-log format. They will be sibling modules (`raft`, `watch`, `lease`,
-//! `lock`, `liveness`), each stating what it proves in its module doc, as this one does.
+//! ## The other checks of a run
+//! Checks over the nodes' event logs (Raft: one leader per term, terms never go back, committed
+//! entries never change, members' `HashKV` agree; watch guarantees; lease expiry; liveness) live
+//! in the simulator, `sim/src/checks/`, because their input is the simulator's event log; each
+//! states what it proves in its module doc, as this crate does. A lock check is not written yet.
 //!
 //! The clock and the file system are touched only in [`io`] (the I/O seam).
 

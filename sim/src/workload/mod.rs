@@ -24,7 +24,7 @@
 //!   `StdRng::seed_from_u64(seed)`; nothing else is random here, no hash map order reaches
 //!   behaviour. With madsim's seed fixed, the same seed gives the same history byte for byte.
 //!
-//! Out of scope: keep-alives (leases run out on their own; the history says they may), reads at
+//! Out of scope: keep-alives (leases run out on their own; members report each expiry), reads at
 //! past revisions, compaction, serializable reads, lock and election recipes.
 
 mod client;
