@@ -434,8 +434,19 @@ mod shrink_mode {
             eprintln!("sim shrink: {} seed {seed} cannot run: {}", s.name, failure.why);
             return exit::USAGE;
         };
-        eprintln!("shrinking {} seed {seed}: keeps failing {check} ({})", s.name, failure.why);
-        let fails = |c: &Scenario| run_one(c, seed, bugs).failure().is_some_and(|f| f.checks.contains(&check));
+        // With a bug whose run passes without it, every step must keep that so: a shrunk file
+        // whose clean run fails (say, too short for liveness) would not be about the bug.
+        let keep_clean = bug.is_some() && run_one(s, seed, Bugs::none()).failure().is_none();
+        eprintln!(
+            "shrinking {} seed {seed}: keeps failing {check}{} ({})",
+            s.name,
+            if keep_clean { " and passing without the bug" } else { "" },
+            failure.why
+        );
+        let fails = |c: &Scenario| {
+            run_one(c, seed, bugs).failure().is_some_and(|f| f.checks.contains(&check))
+                && (!keep_clean || run_one(c, seed, Bugs::none()).failure().is_none())
+        };
         let shrunk = shrink::shrink(s, fails, &|line| eprintln!("  {line}"));
         let passes_without_bug = bug.is_some() && run_one(&shrunk.scenario, seed, Bugs::none()).failure().is_none();
         let final_run = run_one(&shrunk.scenario, seed, bugs);
@@ -450,7 +461,9 @@ mod shrink_mode {
         };
         let dir = out.unwrap_or_else(|| scenario_dir().join("regressions"));
         let file = dir.join(format!("{name}.toml"));
-        let text = shrink::regression_file(&shrunk.scenario, &name, regression);
+        let mut minimal = shrunk.scenario.clone();
+        minimal.description = format!("shrunk by `sim shrink` from {} seed {seed}{}: {}", s.name, bug.map(|b| format!(" with {b}")).unwrap_or_default(), s.description);
+        let text = shrink::regression_file(&minimal, &name, regression);
         if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, text)) {
             eprintln!("sim shrink: cannot write {}: {e}", file.display());
             return exit::USAGE;
