@@ -12,6 +12,7 @@
 //! the scenarios or the checks, and the table says so.
 
 use detcd_node::bugs::Bug;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -63,20 +64,32 @@ pub fn median(mut v: Vec<usize>) -> Option<f64> {
     }
 }
 
-/// The Markdown table of a hunt: one row per bug.
+/// The Markdown table of a hunt: one row per bug; then a note for every scenario that failed
+/// with the bug but also without it (not counted as a catch).
 pub fn table(hunts: &[BugHunt]) -> String {
     let mut t = String::from(
-        "| bug | catching scenarios (first failing seed: failing checks) | seeds to first failure (median) | wall time |\n\
-         | --- | --- | --- | --- |\n",
+        "| bug | caught by (scenario: first failing seed) | failing checks (in how many catches) | seeds to first failure (median) | wall time |\n\
+         | --- | --- | --- | --- | --- |\n",
     );
     for h in hunts {
         let catches = if h.catches.is_empty() {
             format!("**none** of {} scenarios within {} seeds", h.scenarios.len(), h.seeds_max)
         } else {
-            h.catches.iter().map(|c| format!("{} ({}: {})", c.scenario, c.seed, c.checks.join(", "))).collect::<Vec<_>>().join("; ")
+            let list: Vec<String> = h.catches.iter().map(|c| format!("{}: {}", c.scenario, c.seed)).collect();
+            format!("{} of {}: {}", h.catches.len(), h.scenarios.len(), list.join(", "))
         };
+        let mut checks: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in h.catches.iter().flat_map(|c| &c.checks) {
+            *checks.entry(c).or_default() += 1;
+        }
+        let checks: Vec<String> = checks.iter().map(|(c, n)| format!("{c} ({n})")).collect();
         let median = h.median_seeds().map_or("—".to_string(), |m| format!("{m}"));
-        let _ = writeln!(t, "| `{}` | {catches} | {median} | {:.1} s |", h.bug, h.wall.as_secs_f64());
+        let _ = writeln!(t, "| `{}` | {catches} | {} | {median} | {:.1} s |", h.bug, checks.join(", "), h.wall.as_secs_f64());
+    }
+    for h in hunts {
+        for c in &h.failing_anyway {
+            let _ = writeln!(t, "\nNote: `{}` made {} seed {} fail ({}), but that run fails without the bug too; not counted.", h.bug, c.scenario, c.seed, c.checks.join(", "));
+        }
     }
     t
 }
@@ -162,9 +175,11 @@ mod tests {
             failing_anyway: vec![],
             wall: Duration::from_millis(1500),
         };
-        let missed = BugHunt { bug: Bug::UnfencedLock, catches: vec![], ..caught.clone() };
+        let anyway = Catch { scenario: "happy-path".into(), seed: 9, seeds_needed: 9, checks: vec!["liveness"], clean_passes: false };
+        let missed = BugHunt { bug: Bug::UnfencedLock, catches: vec![], failing_anyway: vec![anyway], ..caught.clone() };
         let t = table(&[caught, missed]);
-        assert!(t.contains("| `skip-dir-fsync` | power-loss (4: linearizability) | 4 | 1.5 s |"), "{t}");
-        assert!(t.contains("| `unfenced-lock` | **none** of 2 scenarios within 200 seeds | — |"), "{t}");
+        assert!(t.contains("| `skip-dir-fsync` | 1 of 2: power-loss: 4 | linearizability (1) | 4 | 1.5 s |"), "{t}");
+        assert!(t.contains("| `unfenced-lock` | **none** of 2 scenarios within 200 seeds |  | — |"), "{t}");
+        assert!(t.contains("`unfenced-lock` made happy-path seed 9 fail (liveness), but that run fails without the bug too"), "{t}");
     }
 }
