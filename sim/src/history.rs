@@ -5,7 +5,8 @@
 //! with invoke and completion times since the run's start and what came back. From that:
 //! - [`History::to_jsonl`] writes the checker's history format (`detcd_check::formats::ours`,
 //!   model `etcd`), read back by `detcd_check::check_text` / `check_file`;
-//! - [`History::watches_jsonl`] writes the watch streams, for watch checks;
+//! - [`History::watches_jsonl`] and [`History::locks_jsonl`] write the watch streams and the
+//!   lock operations (which the checker's history leaves out: see `checks::watch`, `checks::lock`);
 //! - [`History::stats`] counts outcomes per operation kind and draws throughput and latency
 //!   over time, for the report.
 //!
@@ -107,11 +108,13 @@ pub struct ClientOp {
     pub member: usize,
     pub steps: Vec<Step>,
     pub watch: Option<WatchRecord>,
+    pub lock: Option<LockRecord>,
 }
 
 impl ClientOp {
     pub fn check_invariants(&self) {
         assert_eq!(self.kind == OpKind::Watch, self.watch.is_some(), "{self:?}");
+        assert_eq!(self.kind == OpKind::Lock, self.lock.is_some(), "{self:?}");
         assert_eq!(self.kind == OpKind::Watch, self.steps.is_empty(), "{self:?}");
         for w in self.steps.windows(2) {
             assert!(matches!(w[0].outcome, StepOutcome::Ok(_)), "a step after a failed one: {self:?}");
@@ -133,6 +136,9 @@ impl ClientOp {
 
     /// When the client was done with it.
     pub fn completed(&self) -> Duration {
+        if let Some(l) = &self.lock {
+            return l.closed;
+        }
         match (&self.watch, self.steps.last()) {
             (Some(w), _) => w.closed,
             (None, Some(s)) => s.completed,
@@ -143,6 +149,9 @@ impl ClientOp {
     pub fn outcome(&self) -> OutcomeClass {
         if let Some(w) = &self.watch {
             return w.outcome;
+        }
+        if let Some(l) = &self.lock {
+            return l.outcome;
         }
         match &self.steps.last().expect("an operation has steps or a watch").outcome {
             StepOutcome::Ok(_) => OutcomeClass::Ok,
@@ -167,6 +176,65 @@ pub struct WatchRecord {
     /// Why the stream ended.
     pub end: String,
     pub outcome: OutcomeClass,
+}
+
+/// A lock a client tried to take (after granting its lease, the operation's step) and what it
+/// did while holding it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockRecord {
+    /// The lock's name (its keys are `name/<lease hex>`).
+    pub name: String,
+    pub lease: LeaseId,
+    /// The `Lock` call, if the lease was granted: `Ok` with the ownership key and the revision
+    /// the lock was acquired at (the response header's).
+    pub acquire: Option<LockCall>,
+    /// Writes of `lockdata` while holding the lock: fenced (a txn that puts only if the ownership
+    /// key still exists) unless the `unfenced-lock` bug is on (a plain put).
+    pub writes: Vec<Step>,
+    /// The `Unlock` call, if the lock was acquired: `Ok` with the response header's revision.
+    pub unlock: Option<LockCall>,
+    /// When the client was done (the last call's completion).
+    pub closed: Duration,
+    /// `Ok` if the lock was taken and released, else how the first call that did not work ended.
+    pub outcome: OutcomeClass,
+}
+
+impl StepOutcome {
+    pub fn class(&self) -> OutcomeClass {
+        match self {
+            StepOutcome::Ok(_) => OutcomeClass::Ok,
+            StepOutcome::Fail(_) => OutcomeClass::Fail,
+            StepOutcome::Info(_) => OutcomeClass::Info,
+        }
+    }
+}
+
+impl LockOutcome {
+    pub fn class(&self) -> OutcomeClass {
+        match self {
+            LockOutcome::Ok { .. } => OutcomeClass::Ok,
+            LockOutcome::Fail(_) => OutcomeClass::Fail,
+            LockOutcome::Info(_) => OutcomeClass::Info,
+        }
+    }
+}
+
+/// One call to the lock service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockCall {
+    pub invoked: Duration,
+    pub completed: Duration,
+    pub outcome: LockOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockOutcome {
+    Ok { key: String, revision: i64 },
+    /// Certainly no effect; why.
+    Fail(String),
+    /// Unknown; why.
+    Info(String),
 }
 
 /// One event of a watch stream.
@@ -292,17 +360,20 @@ impl History {
 
     /// The watch streams as JSON Lines: `{"client":c,"member":m,"watch":{..}}` per stream.
     pub fn watches_jsonl(&self) -> String {
-        #[derive(Serialize)]
-        struct Line<'a> {
-            client: usize,
-            member: usize,
-            watch: &'a WatchRecord,
-        }
+        self.records_jsonl("watch", |op| op.watch.as_ref())
+    }
+
+    /// The lock operations as JSON Lines: `{"client":c,"member":m,"lock":{..}}` per operation.
+    pub fn locks_jsonl(&self) -> String {
+        self.records_jsonl("lock", |op| op.lock.as_ref())
+    }
+
+    fn records_jsonl<'a, R: Serialize + 'a>(&'a self, field: &str, record: impl Fn(&'a ClientOp) -> Option<&'a R>) -> String {
         let mut out = String::new();
         for op in self.all() {
-            if let Some(watch) = &op.watch {
-                let line = Line { client: op.client, member: op.member, watch };
-                out.push_str(&serde_json::to_string(&line).expect("watch records serialize"));
+            if let Some(r) = record(op) {
+                let line = serde_json::json!({ "client": op.client, "member": op.member, field: r });
+                out.push_str(&serde_json::to_string(&line).expect("records serialize"));
                 out.push('\n');
             }
         }
@@ -414,7 +485,7 @@ mod tests {
     }
 
     fn op(client: usize, kind: OpKind, steps: Vec<Step>) -> ClientOp {
-        ClientOp { client, kind, member: 0, steps, watch: None }
+        ClientOp { client, kind, member: 0, steps, watch: None, lock: None }
     }
 
     fn put(key: &str, value: &str, lease: Option<LeaseId>) -> Request {

@@ -55,7 +55,7 @@ enum Cmd {
         /// Override the scenario's duration, in simulated seconds.
         #[arg(long)]
         duration: Option<f64>,
-        /// Where to write the run's files (default: reports/<scenario>-seed<N>).
+        /// Where to write the run's files (default: reports/<scenario>-seed<N>[-<bug>]).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Switch on one injected bug in every node (`detcd_node::bugs`; a wrong name lists them).
@@ -289,7 +289,9 @@ mod sim_mode {
             Outcome::Ran(run) => {
                 let text = run.text();
                 print!("{text}");
-                let dir = out.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports").join(format!("{}-seed{seed}", s.name)));
+                // A run with a bug gets its own directory: it must not overwrite the clean run's.
+                let name = format!("{}-seed{seed}{}", s.name, bug.map(|b| format!("-{b}")).unwrap_or_default());
+                let dir = out.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports").join(name));
                 if let Err(e) = write_run_files(&dir, s, seed, &run) {
                     eprintln!("sim: cannot write the run's files to {}: {e}", dir.display());
                     return exit::USAGE;
@@ -321,6 +323,7 @@ mod sim_mode {
         if let Some(h) = &run.history {
             std::fs::write(dir.join("history.jsonl"), h.to_jsonl()).map_err(|e| e.to_string())?;
             std::fs::write(dir.join("watches.jsonl"), h.watches_jsonl()).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("locks.jsonl"), h.locks_jsonl()).map_err(|e| e.to_string())?;
         }
         report::write_run_report(dir, &report::RunData::of(s, seed, run)).map_err(|e| e.to_string())
     }

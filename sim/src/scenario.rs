@@ -144,6 +144,10 @@ pub enum OpKind {
     PutLease,
     LeaseRevoke,
     Watch,
+    /// Grant a lease, take the lock `lock` with it (etcd's `v3lock`), write `lockdata` while
+    /// holding it (fenced by the ownership key), then unlock. The lock service writes keys the
+    /// linearizability model does not see, so a workload with locks skips that check.
+    Lock,
 }
 
 /// A node, named as in the event log (`n1`..), or chosen when the fault fires.
@@ -277,6 +281,9 @@ pub struct ChecksSpec {
     /// Watch checks (etcd's watch guarantees against the history): see `checks::watch`.
     #[serde(default = "yes")]
     pub watch: bool,
+    /// Lock exclusion (holders never overlap; writes land while held): see `checks::lock`.
+    #[serde(default = "yes")]
+    pub lock: bool,
     /// After the last fault heals, a leader and a successful client operation within this many
     /// seconds (liveness). None: not checked.
     #[serde(default)]
@@ -289,7 +296,7 @@ fn yes() -> bool {
 
 impl Default for ChecksSpec {
     fn default() -> Self {
-        ChecksSpec { linearizability: true, raft: true, lease: true, watch: true, liveness_s: None }
+        ChecksSpec { linearizability: true, raft: true, lease: true, watch: true, lock: true, liveness_s: None }
     }
 }
 

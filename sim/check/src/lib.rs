@@ -68,7 +68,7 @@
 //! Checks over the nodes' event logs (Raft: one leader per term, terms never go back, committed
 //! entries never change, members' `HashKV` agree; watch guarantees; lease expiry; liveness) live
 //! in the simulator, `sim/src/checks/`, because their input is the simulator's event log; each
-//! states what it proves in its module doc, as this crate does. A lock check is not written yet.
+//! states what it proves in its module doc, as this crate does (lock exclusion too).
 //!
 //! The clock and the file system are touched only in [`io`] (the I/O seam).
 

@@ -175,8 +175,8 @@ mod tests {
         let put = step(Request::Put { key: "k1".into(), value: "c0-0".into(), lease: Some(LeaseId(7)), prev_kv: false }, 1005, 1010, Response::Put { revision: Revision(2), prev_kv: None });
         let read = step(Request::Range { keys: KeySet::Key("k1".into()) }, read_ms, read_ms + 5, Response::Range { revision: Revision(read_rev), kvs: if seen { vec![kv] } else { vec![] } });
         History::new(vec![
-            vec![ClientOp { client: 0, kind: OpKind::PutLease, member: 0, steps: vec![grant, put], watch: None }],
-            vec![ClientOp { client: 1, kind: OpKind::Get, member: 0, steps: vec![read], watch: None }],
+            vec![ClientOp { client: 0, kind: OpKind::PutLease, member: 0, steps: vec![grant, put], watch: None, lock: None }],
+            vec![ClientOp { client: 1, kind: OpKind::Get, member: 0, steps: vec![read], watch: None, lock: None }],
         ])
     }
 

@@ -16,6 +16,7 @@
 
 pub mod hashkv;
 pub mod lease;
+pub mod lock;
 pub mod watch;
 
 use crate::eventlog::{Entry, EventLog};

@@ -4,14 +4,16 @@
 use super::plan::{Knowledge, Plan};
 use super::wire;
 use crate::cluster::node_ip;
-use crate::history::{ClientOp, OutcomeClass, Step, StepOutcome, WatchEvent, WatchEventKind, WatchRecord};
+use crate::history::{ClientOp, LockCall, LockOutcome, LockRecord, OutcomeClass, Step, StepOutcome, WatchEvent, WatchEventKind, WatchRecord};
 use crate::scenario::OpKind;
-use detcd_check::models::etcd::{KeySet, Request, Response};
+use detcd_check::models::etcd::{Compare, CompareOp, CompareTarget, KeySet, Request, Response, Revision};
 use detcd_node::pb::etcdserverpb::kv_client::KvClient;
 use detcd_node::pb::etcdserverpb::lease_client::LeaseClient;
 use detcd_node::pb::etcdserverpb::watch_client::WatchClient;
 use detcd_node::pb::etcdserverpb::{LeaseGrantRequest, LeaseRevokeRequest, WatchResponse};
 use detcd_node::pb::mvccpb::event::EventType;
+use detcd_node::pb::v3lockpb::lock_client::LockClient;
+use detcd_node::pb::v3lockpb::{LockRequest, UnlockRequest};
 use madsim::time::Instant;
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::rngs::StdRng;
@@ -35,6 +37,8 @@ pub struct Config {
     pub members: usize,
     pub run_start: Instant,
     pub stop_at: Duration,
+    /// Lock holders write with a txn guarded by their ownership key (off: the `unfenced-lock` bug).
+    pub fenced_locks: bool,
 }
 
 /// The gRPC stubs for one member.
@@ -42,6 +46,7 @@ struct Stubs {
     kv: KvClient<Channel>,
     lease: LeaseClient<Channel>,
     watch: WatchClient<Channel>,
+    lock: LockClient<Channel>,
 }
 
 pub struct Client {
@@ -70,7 +75,8 @@ impl Client {
                 Stubs {
                     kv: KvClient::new(channel.clone()),
                     lease: LeaseClient::new(channel.clone()),
-                    watch: WatchClient::new(channel),
+                    watch: WatchClient::new(channel.clone()),
+                    lock: LockClient::new(channel),
                 }
             })
             .collect();
@@ -117,7 +123,7 @@ impl Client {
 
     async fn issue(&mut self, kind: OpKind) -> ClientOp {
         let member = self.member;
-        let mut op = ClientOp { client: self.id, kind, member, steps: Vec::new(), watch: None };
+        let mut op = ClientOp { client: self.id, kind, member, steps: Vec::new(), watch: None, lock: None };
         match self.knowledge.plan(kind, &mut self.rng) {
             Plan::One(request) => op.steps.push(self.step(request).await),
             Plan::PutLease { grant, key, value } => {
@@ -132,8 +138,99 @@ impl Client {
             Plan::Watch { keys, start_revision, open_for } => {
                 op.watch = Some(self.watch(keys, start_revision, open_for).await);
             }
+            Plan::Lock { grant, hold, values } => {
+                let Request::LeaseGrant { id, .. } = grant else { unreachable!("a lock starts with a grant") };
+                let granted = self.step(grant).await;
+                let ok = matches!(granted.outcome, StepOutcome::Ok(Response::LeaseGrant { .. }));
+                let mut record = LockRecord {
+                    name: super::plan::LOCK_NAME.into(),
+                    lease: id,
+                    acquire: None,
+                    writes: Vec::new(),
+                    unlock: None,
+                    closed: granted.completed,
+                    outcome: granted.outcome.class(),
+                };
+                op.steps.push(granted);
+                if ok {
+                    self.lock(&mut record, hold, values).await;
+                }
+                op.lock = Some(record);
+            }
         }
         op
+    }
+
+    /// Takes the lock with `record.lease`, writes `values` over `hold`, unlocks.
+    async fn lock(&mut self, record: &mut LockRecord, hold: Duration, values: Vec<String>) {
+        let request = LockRequest { name: record.name.clone().into_bytes(), lease: record.lease.0 };
+        let acquire = self
+            .lock_call(|mut c| async move {
+                let r = c.lock(request).await?.into_inner();
+                Ok((String::from_utf8_lossy(&r.key).into_owned(), wire::revision(&r.header).0))
+            })
+            .await;
+        record.closed = acquire.completed;
+        let LockOutcome::Ok { key, .. } = &acquire.outcome else {
+            record.outcome = acquire.outcome.class();
+            record.acquire = Some(acquire);
+            return;
+        };
+        let key = key.clone();
+        record.acquire = Some(acquire);
+        let pause = hold / (values.len() as u32 + 1);
+        for value in values {
+            madsim::time::sleep(pause).await;
+            let put = Request::Put { key: super::plan::LOCK_DATA_KEY.into(), value, lease: None, prev_kv: false };
+            let write = if self.cfg.fenced_locks {
+                let fence = Compare { keys: KeySet::Key(key.clone()), op: CompareOp::Greater, target: CompareTarget::CreateRevision(Revision(0)) };
+                Request::Txn { compare: vec![fence], success: vec![put], failure: vec![] }
+            } else {
+                put
+            };
+            let step = self.step(write).await;
+            record.closed = step.completed;
+            record.writes.push(step);
+        }
+        madsim::time::sleep(pause).await;
+        let unlock_key = key.clone().into_bytes();
+        let unlock = self
+            .lock_call(|mut c| async move {
+                let r = c.unlock(UnlockRequest { key: unlock_key }).await?.into_inner();
+                Ok((key, wire::revision(&r.header).0))
+            })
+            .await;
+        record.closed = unlock.completed;
+        record.outcome = unlock.outcome.class();
+        record.unlock = Some(unlock);
+    }
+
+    /// One call to the lock service on the current member, within the timeout.
+    async fn lock_call<F, Fut>(&mut self, call: F) -> LockCall
+    where
+        F: FnOnce(LockClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<(String, i64), Status>>,
+    {
+        let invoked = self.now();
+        let result = madsim::time::timeout(self.cfg.timeout, call(self.stubs[self.member].lock.clone())).await;
+        let completed = self.now();
+        let (outcome, fail_over) = match result {
+            Ok(Ok((key, revision))) => (LockOutcome::Ok { key, revision }, false),
+            Ok(Err(status)) => {
+                let c = wire::classify(&status);
+                let outcome = match c.outcome {
+                    StepOutcome::Fail(why) => LockOutcome::Fail(why),
+                    StepOutcome::Info(why) => LockOutcome::Info(why),
+                    StepOutcome::Ok(r) => LockOutcome::Fail(format!("refused: {r:?}")),
+                };
+                (outcome, c.fail_over)
+            }
+            Err(_) => (LockOutcome::Info(format!("no answer within {} ms", self.cfg.timeout.as_millis())), true),
+        };
+        if fail_over {
+            self.fail_over();
+        }
+        LockCall { invoked, completed, outcome }
     }
 
     fn fail_over(&mut self) {

@@ -8,7 +8,8 @@
 //! - **What.** Operation kinds are drawn by the weights of `WorkloadSpec::mix`: get (a
 //!   linearizable one-key range), put, delete, txn_cas (compare value or mod revision, then put,
 //!   else get), range (a prefix or `[k_a, k_b)`), put_lease (grant, then put with that lease),
-//!   lease_revoke, watch (a bounded stream from a revision). Keys are `k0..k{keys-1}`; every
+//!   lease_revoke, watch (a bounded stream from a revision), lock (grant a lease, `Lock`, write
+//!   `lockdata` fenced by the ownership key, `Unlock`). Keys are `k0..k{keys-1}`; every
 //!   written value is unique (`c{client}-{n}`), so the checker can tell writes apart. See
 //!   `plan.rs`.
 //! - **When.** Each client is one Jepsen-style process: at most one operation open. It aims at
@@ -65,6 +66,12 @@ pub struct Workload {
 /// a madsim runtime. `run_start` is the instant the run's times count from (the event log's),
 /// `stop_at` when clients stop issuing, measured from it.
 pub fn start(spec: &WorkloadSpec, seed: u64, members: usize, run_start: Instant, stop_at: Duration) -> Workload {
+    start_with(spec, seed, members, run_start, stop_at, true)
+}
+
+/// [`start`], choosing whether lock holders fence their writes (`false`: the `unfenced-lock`
+/// bug, a holder that keeps writing after its lease may have expired).
+pub fn start_with(spec: &WorkloadSpec, seed: u64, members: usize, run_start: Instant, stop_at: Duration, fenced_locks: bool) -> Workload {
     assert!(members >= 1, "a cluster has members");
     let mix: Vec<_> = spec.mix.iter().filter(|(_, w)| **w > 0).map(|(k, w)| (*k, *w)).collect();
     assert!(!mix.is_empty(), "a workload has an operation kind with a positive weight");
@@ -76,6 +83,7 @@ pub fn start(spec: &WorkloadSpec, seed: u64, members: usize, run_start: Instant,
         members,
         run_start,
         stop_at,
+        fenced_locks,
     };
     // Child seeds in client order: client c's seed does not depend on how many clients follow.
     let mut seeds = StdRng::seed_from_u64(seed);

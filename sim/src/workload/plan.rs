@@ -20,6 +20,17 @@ use std::time::Duration;
 pub const LEASE_TTL_S: RangeInclusive<i64> = 2..=6;
 /// How long a watch stays open.
 pub const WATCH_OPEN_MS: RangeInclusive<u64> = 200..=1000;
+/// The TTL of a lock's lease: short, so that some holders outlive it (their fenced writes must
+/// then fail, and another client may take the lock).
+pub const LOCK_TTL_S: i64 = 2;
+/// How long a client holds a lock it took (it writes in between).
+pub const LOCK_HOLD_MS: RangeInclusive<u64> = 50..=2500;
+/// Writes of `lockdata` while holding a lock.
+pub const LOCK_WRITES: RangeInclusive<usize> = 1..=3;
+/// The one lock the workload contends on.
+pub const LOCK_NAME: &str = "lock";
+/// The key lock holders write.
+pub const LOCK_DATA_KEY: &str = "lockdata";
 /// How far before the highest revision it has seen a watch may start.
 pub const WATCH_REWIND_MAX: i64 = 5;
 
@@ -31,6 +42,9 @@ pub enum Plan {
     /// Grant a lease, and if that worked put a key with it.
     PutLease { grant: Request, key: String, value: String },
     Watch { keys: KeySet, start_revision: i64, open_for: Duration },
+    /// Grant a lease, lock `LOCK_NAME` with it, write `values` to `LOCK_DATA_KEY` spread over
+    /// `hold`, unlock.
+    Lock { grant: Request, hold: Duration, values: Vec<String> },
 }
 
 /// What one client knows.
@@ -105,6 +119,12 @@ impl Knowledge {
                 };
                 let open_for = Duration::from_millis(rng.gen_range(WATCH_OPEN_MS));
                 Plan::Watch { keys, start_revision, open_for }
+            }
+            OpKind::Lock => {
+                let grant = Request::LeaseGrant { id: self.new_lease(), ttl_s: LOCK_TTL_S };
+                let hold = Duration::from_millis(rng.gen_range(LOCK_HOLD_MS));
+                let values = (0..rng.gen_range(LOCK_WRITES)).map(|_| self.value()).collect();
+                Plan::Lock { grant, hold, values }
             }
         }
     }
