@@ -5,8 +5,9 @@
 //! with invoke and completion times since the run's start and what came back. From that:
 //! - [`History::to_jsonl`] writes the checker's history format (`detcd_check::formats::ours`,
 //!   model `etcd`), read back by `detcd_check::check_text` / `check_file`;
-//! - [`History::watches_jsonl`] and [`History::locks_jsonl`] write the watch streams and the
-//!   lock operations (which the checker's history leaves out: see `checks::watch`, `checks::lock`);
+//! - [`History::watches_jsonl`], [`History::locks_jsonl`] and [`History::keepalives_jsonl`]
+//!   write the watch streams, lock operations and lease renewals (which the checker's history
+//!   leaves out: see `checks::watch`, `checks::lock`, `checks::lease`);
 //! - [`History::stats`] counts outcomes per operation kind and draws throughput and latency
 //!   over time, for the report.
 //!
@@ -109,13 +110,16 @@ pub struct ClientOp {
     pub steps: Vec<Step>,
     pub watch: Option<WatchRecord>,
     pub lock: Option<LockRecord>,
+    pub keepalive: Option<KeepAliveRecord>,
 }
 
 impl ClientOp {
     pub fn check_invariants(&self) {
         assert_eq!(self.kind == OpKind::Watch, self.watch.is_some(), "{self:?}");
         assert_eq!(self.kind == OpKind::Lock, self.lock.is_some(), "{self:?}");
-        assert_eq!(self.kind == OpKind::Watch, self.steps.is_empty(), "{self:?}");
+        assert_eq!(self.kind == OpKind::LeaseKeepalive, self.keepalive.is_some(), "{self:?}");
+        assert_eq!(self.kind == OpKind::LeaseKeepalive, self.steps.is_empty() && self.watch.is_none(), "{self:?}");
+        assert_eq!(matches!(self.kind, OpKind::Watch | OpKind::LeaseKeepalive), self.steps.is_empty(), "{self:?}");
         for w in self.steps.windows(2) {
             assert!(matches!(w[0].outcome, StepOutcome::Ok(_)), "a step after a failed one: {self:?}");
             assert!(w[0].completed <= w[1].invoked, "overlapping steps: {self:?}");
@@ -127,6 +131,9 @@ impl ClientOp {
 
     /// When the operation began.
     pub fn invoked(&self) -> Duration {
+        if let Some(k) = &self.keepalive {
+            return k.invoked;
+        }
         match (&self.watch, self.steps.first()) {
             (Some(w), _) => w.opened,
             (None, Some(s)) => s.invoked,
@@ -138,6 +145,9 @@ impl ClientOp {
     pub fn completed(&self) -> Duration {
         if let Some(l) = &self.lock {
             return l.closed;
+        }
+        if let Some(k) = &self.keepalive {
+            return k.completed;
         }
         match (&self.watch, self.steps.last()) {
             (Some(w), _) => w.closed,
@@ -152,6 +162,9 @@ impl ClientOp {
         }
         if let Some(l) = &self.lock {
             return l.outcome;
+        }
+        if let Some(k) = &self.keepalive {
+            return k.outcome.class();
         }
         match &self.steps.last().expect("an operation has steps or a watch").outcome {
             StepOutcome::Ok(_) => OutcomeClass::Ok,
@@ -215,6 +228,34 @@ impl LockOutcome {
             LockOutcome::Ok { .. } => OutcomeClass::Ok,
             LockOutcome::Fail(_) => OutcomeClass::Fail,
             LockOutcome::Info(_) => OutcomeClass::Info,
+        }
+    }
+}
+
+/// One renewal of a lease (a `LeaseKeepAlive` stream with one request) and its answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeepAliveRecord {
+    pub lease: LeaseId,
+    pub invoked: Duration,
+    pub completed: Duration,
+    /// `Ok` with the TTL answered (0: the lease does not exist), else why not.
+    pub outcome: KeepAliveOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepAliveOutcome {
+    Ok { ttl: i64 },
+    Fail(String),
+    Info(String),
+}
+
+impl KeepAliveOutcome {
+    pub fn class(&self) -> OutcomeClass {
+        match self {
+            KeepAliveOutcome::Ok { .. } => OutcomeClass::Ok,
+            KeepAliveOutcome::Fail(_) => OutcomeClass::Fail,
+            KeepAliveOutcome::Info(_) => OutcomeClass::Info,
         }
     }
 }
@@ -368,6 +409,11 @@ impl History {
         self.records_jsonl("lock", |op| op.lock.as_ref())
     }
 
+    /// The lease renewals as JSON Lines: `{"client":c,"member":m,"keepalive":{..}}` each.
+    pub fn keepalives_jsonl(&self) -> String {
+        self.records_jsonl("keepalive", |op| op.keepalive.as_ref())
+    }
+
     fn records_jsonl<'a, R: Serialize + 'a>(&'a self, field: &str, record: impl Fn(&'a ClientOp) -> Option<&'a R>) -> String {
         let mut out = String::new();
         for op in self.all() {
@@ -485,7 +531,7 @@ mod tests {
     }
 
     fn op(client: usize, kind: OpKind, steps: Vec<Step>) -> ClientOp {
-        ClientOp { client, kind, member: 0, steps, watch: None, lock: None }
+        ClientOp { client, kind, member: 0, steps, watch: None, lock: None, keepalive: None }
     }
 
     fn put(key: &str, value: &str, lease: Option<LeaseId>) -> Request {

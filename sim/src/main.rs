@@ -324,6 +324,7 @@ mod sim_mode {
             std::fs::write(dir.join("history.jsonl"), h.to_jsonl()).map_err(|e| e.to_string())?;
             std::fs::write(dir.join("watches.jsonl"), h.watches_jsonl()).map_err(|e| e.to_string())?;
             std::fs::write(dir.join("locks.jsonl"), h.locks_jsonl()).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("keepalives.jsonl"), h.keepalives_jsonl()).map_err(|e| e.to_string())?;
         }
         report::write_run_report(dir, &report::RunData::of(s, seed, run)).map_err(|e| e.to_string())
     }

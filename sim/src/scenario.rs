@@ -144,6 +144,10 @@ pub enum OpKind {
     PutLease,
     LeaseRevoke,
     Watch,
+    /// Renew one of the client's leases once (etcd's `LeaseKeepAlive`, one request on the
+    /// stream). Not a model operation: etcd serves renewals at the leader's lessor, outside Raft;
+    /// the lease checks use its answer.
+    LeaseKeepalive,
     /// Grant a lease, take the lock `lock` with it (etcd's `v3lock`), write `lockdata` while
     /// holding it (fenced by the ownership key), then unlock. The lock service writes keys the
     /// linearizability model does not see, so a workload with locks skips that check.

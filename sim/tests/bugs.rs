@@ -74,3 +74,8 @@ fn an_unsynced_segment_name_loses_acknowledged_writes_in_a_power_loss() {
 fn an_old_leader_serving_reads_after_stepping_down_is_not_linearizable() {
     caught("serve-after-step-down", "lease-read-skew", 2, "linearizability");
 }
+
+#[test]
+fn a_lock_holder_writing_unfenced_after_its_lease_ended_breaks_exclusion() {
+    caught("unfenced-lock", "lock-contention", 1, "lock-exclusion");
+}

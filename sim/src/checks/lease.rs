@@ -6,8 +6,9 @@
 //!   but this check needs no search: it still answers when the linearizability check runs out
 //!   of budget, and it names the key and the lease.
 //! - **No lease expires before its TTL by the leader's clock** ([`no_early_expiry`]): for every
-//!   lease the cluster expired, the time from the moment its grant was sent to the moment a
-//!   member first applied its expiry, measured on the clock of the member leading at that moment
+//!   lease the cluster expired, the time from the moment its grant, or the latest keep-alive
+//!   that was answered with a TTL above 0, was sent to the moment a member first applied its
+//!   expiry, measured on the clock of the member leading at that moment
 //!   (per the role reports; the local times come from the simulator's record of every clock
 //!   change, [`EventLog::local_time`]), is at least the TTL the client asked for. The TTL can
 //!   only start after the grant was sent, and the lessor only expires a lease after its TTL by
@@ -16,13 +17,16 @@
 //!   clock jumped between grant and expiry is not judged (a jump is the clock's doing, not the
 //!   lessor's), and neither is one that expired while no member believed it led.
 //!
-//! Limits: the workload sends no keep-alives, so the measurement starts at the grant; and when
-//! leadership changes while an expiry is in flight, the new leader's clock judges the old
+//! A keep-alive answered by a member that was no longer leader (and did not check) renews a lease
+//! the real leader never hears of: this check catches that (etcd 3.5 added `ensureLeadership`
+//! to `LeaseRenew` for it, etcd issue 15247).
+//!
+//! Limits: when leadership changes while an expiry is in flight, the new leader's clock judges the old
 //! leader's decision (a false alarm is possible only if the two clocks ran at different rates).
 
 use super::Verdict;
 use crate::eventlog::EventLog;
-use crate::history::{History, StepOutcome};
+use crate::history::{History, KeepAliveOutcome, StepOutcome};
 use detcd_check::models::etcd::{KeyValue, LeaseId, Request, Response, TxnResponse};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -94,7 +98,7 @@ fn collect_ranges<'a>(responses: &'a [TxnResponse], out: &mut Vec<&'a KeyValue>)
 
 /// Every expired lease lived at least its TTL by the leader's clock (see the module doc).
 pub fn no_early_expiry(history: &History, log: &EventLog) -> Verdict {
-    // When each lease's grant was first sent, and the TTL asked for.
+    // When each lease's grant (or latest renewal) was sent, the TTL asked for, by which client.
     let mut grants: BTreeMap<i64, (Duration, i64, usize)> = BTreeMap::new();
     for op in history.all() {
         for step in &op.steps {
@@ -102,6 +106,13 @@ pub fn no_early_expiry(history: &History, log: &EventLog) -> Verdict {
                 if !matches!(step.outcome, StepOutcome::Fail(_)) {
                     grants.entry(id.0).or_insert((step.invoked, *ttl_s, op.client));
                 }
+            }
+        }
+    }
+    for k in history.all().filter_map(|op| op.keepalive.as_ref()) {
+        if let (KeepAliveOutcome::Ok { ttl }, Some(g)) = (&k.outcome, grants.get_mut(&k.lease.0)) {
+            if *ttl > 0 && k.invoked > g.0 {
+                g.0 = k.invoked;
             }
         }
     }
@@ -123,7 +134,7 @@ pub fn no_early_expiry(history: &History, log: &EventLog) -> Verdict {
         let ttl = Duration::from_secs(ttl_s.max(0) as u64);
         if lived_ns + (CLOCK_SLACK.as_nanos() as i128) < ttl.as_nanos() as i128 {
             return Verdict::Fail(format!(
-                "lease {} (TTL {ttl_s}s, granted by client {client} at {:.3}s) expired at {:.3}s, first applied by n{}: only {:.3}s later by the clock of the leader n{}",
+                "lease {} (TTL {ttl_s}s, granted or renewed by client {client} at {:.3}s) expired at {:.3}s, first applied by n{}: only {:.3}s later by the clock of the leader n{}",
                 e.lease,
                 granted.as_secs_f64(),
                 e.at.as_secs_f64(),
@@ -143,7 +154,7 @@ pub fn no_early_expiry(history: &History, log: &EventLog) -> Verdict {
 mod tests {
     use super::*;
     use crate::eventlog::{ClockChange, Entry, LeaseEnd};
-    use crate::history::{ClientOp, Step};
+    use crate::history::{ClientOp, KeepAliveRecord, Step};
     use crate::scenario::OpKind;
     use detcd_check::models::etcd::{KeySet, Revision};
     use detcd_node::events::Role;
@@ -175,8 +186,8 @@ mod tests {
         let put = step(Request::Put { key: "k1".into(), value: "c0-0".into(), lease: Some(LeaseId(7)), prev_kv: false }, 1005, 1010, Response::Put { revision: Revision(2), prev_kv: None });
         let read = step(Request::Range { keys: KeySet::Key("k1".into()) }, read_ms, read_ms + 5, Response::Range { revision: Revision(read_rev), kvs: if seen { vec![kv] } else { vec![] } });
         History::new(vec![
-            vec![ClientOp { client: 0, kind: OpKind::PutLease, member: 0, steps: vec![grant, put], watch: None, lock: None }],
-            vec![ClientOp { client: 1, kind: OpKind::Get, member: 0, steps: vec![read], watch: None, lock: None }],
+            vec![ClientOp { client: 0, kind: OpKind::PutLease, member: 0, steps: vec![grant, put], watch: None, lock: None, keepalive: None }],
+            vec![ClientOp { client: 1, kind: OpKind::Get, member: 0, steps: vec![read], watch: None, lock: None, keepalive: None }],
         ])
     }
 
@@ -228,6 +239,29 @@ mod tests {
         jumped.clock_changes.push(ClockChange { at: ms(1500), node: 0, local_ns: 9_000_000_000, rate: 1.0, jumped: true });
         end(&mut jumped, 2000, 0, 7, 3, true);
         assert!(matches!(no_early_expiry(&history(4000, 3, false), &jumped), Verdict::Skipped(_)));
+    }
+
+    #[test]
+    fn a_renewal_moves_the_start_of_the_ttl() {
+        // Granted at 1.0 s (TTL 2 s), renewed at 2.0 s: expiring at 3.5 s is early.
+        let mut h = history(4000, 3, false);
+        let keepalive = |invoked: u64, ttl: i64| ClientOp {
+            client: 2,
+            kind: OpKind::LeaseKeepalive,
+            member: 0,
+            steps: vec![],
+            watch: None,
+            lock: None,
+            keepalive: Some(KeepAliveRecord { lease: LeaseId(7), invoked: ms(invoked), completed: ms(invoked + 2), outcome: KeepAliveOutcome::Ok { ttl } }),
+        };
+        let mut l = log();
+        end(&mut l, 3500, 0, 7, 3, true);
+        assert_eq!(no_early_expiry(&h, &l), Verdict::Pass);
+        h.ops.push(vec![keepalive(2000, 0)]);
+        assert_eq!(no_early_expiry(&h, &l), Verdict::Pass, "a TTL of 0 renews nothing");
+        h.ops[2].push(keepalive(2100, 2));
+        let v = no_early_expiry(&h, &l);
+        assert!(matches!(&v, Verdict::Fail(w) if w.contains("renewed")), "{v:?}");
     }
 
     #[test]

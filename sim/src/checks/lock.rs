@@ -165,7 +165,7 @@ mod tests {
             closed: Duration::from_millis(1001),
             outcome: OutcomeClass::Ok,
         };
-        ClientOp { client, kind: OpKind::Lock, member: 0, steps: vec![grant], watch: None, lock: Some(record) }
+        ClientOp { client, kind: OpKind::Lock, member: 0, steps: vec![grant], watch: None, lock: Some(record), keepalive: None }
     }
 
     fn log() -> EventLog {

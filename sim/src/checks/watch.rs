@@ -214,7 +214,7 @@ mod tests {
             end: "closed by the client after its time".into(),
             outcome: OutcomeClass::Ok,
         };
-        ClientOp { client: 1, kind: OpKind::Watch, member: 0, steps: vec![], watch: Some(record), lock: None }
+        ClientOp { client: 1, kind: OpKind::Watch, member: 0, steps: vec![], watch: Some(record), lock: None, keepalive: None }
     }
 
     /// Client 0 puts k1=a (rev 2), k2=b (rev 3), k1=c (rev 4), each acknowledged.
@@ -225,7 +225,7 @@ mod tests {
                 let request = Request::Put { key: k.into(), value: v.into(), lease: None, prev_kv: false };
                 let t = Duration::from_millis(rev as u64);
                 let step = Step { request, invoked: t, completed: t, outcome: StepOutcome::Ok(Response::Put { revision: Revision(rev), prev_kv: None }) };
-                ClientOp { client: 0, kind: OpKind::Put, member: 0, steps: vec![step], watch: None, lock: None }
+                ClientOp { client: 0, kind: OpKind::Put, member: 0, steps: vec![step], watch: None, lock: None, keepalive: None }
             })
             .collect()
     }

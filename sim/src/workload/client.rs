@@ -4,13 +4,13 @@
 use super::plan::{Knowledge, Plan};
 use super::wire;
 use crate::cluster::node_ip;
-use crate::history::{ClientOp, LockCall, LockOutcome, LockRecord, OutcomeClass, Step, StepOutcome, WatchEvent, WatchEventKind, WatchRecord};
+use crate::history::{ClientOp, KeepAliveOutcome, KeepAliveRecord, LockCall, LockOutcome, LockRecord, OutcomeClass, Step, StepOutcome, WatchEvent, WatchEventKind, WatchRecord};
 use crate::scenario::OpKind;
 use detcd_check::models::etcd::{Compare, CompareOp, CompareTarget, KeySet, Request, Response, Revision};
 use detcd_node::pb::etcdserverpb::kv_client::KvClient;
 use detcd_node::pb::etcdserverpb::lease_client::LeaseClient;
 use detcd_node::pb::etcdserverpb::watch_client::WatchClient;
-use detcd_node::pb::etcdserverpb::{LeaseGrantRequest, LeaseRevokeRequest, WatchResponse};
+use detcd_node::pb::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest, WatchResponse};
 use detcd_node::pb::mvccpb::event::EventType;
 use detcd_node::pb::v3lockpb::lock_client::LockClient;
 use detcd_node::pb::v3lockpb::{LockRequest, UnlockRequest};
@@ -123,7 +123,7 @@ impl Client {
 
     async fn issue(&mut self, kind: OpKind) -> ClientOp {
         let member = self.member;
-        let mut op = ClientOp { client: self.id, kind, member, steps: Vec::new(), watch: None, lock: None };
+        let mut op = ClientOp { client: self.id, kind, member, steps: Vec::new(), watch: None, lock: None, keepalive: None };
         match self.knowledge.plan(kind, &mut self.rng) {
             Plan::One(request) => op.steps.push(self.step(request).await),
             Plan::PutLease { grant, key, value } => {
@@ -137,6 +137,9 @@ impl Client {
             }
             Plan::Watch { keys, start_revision, open_for } => {
                 op.watch = Some(self.watch(keys, start_revision, open_for).await);
+            }
+            Plan::KeepAlive { lease } => {
+                op.keepalive = Some(self.keep_alive(lease).await);
             }
             Plan::Lock { grant, hold, values } => {
                 let Request::LeaseGrant { id, .. } = grant else { unreachable!("a lock starts with a grant") };
@@ -203,6 +206,39 @@ impl Client {
         record.closed = unlock.completed;
         record.outcome = unlock.outcome.class();
         record.unlock = Some(unlock);
+    }
+
+    /// Renews `lease` once: a keep-alive stream with one request, the first answer.
+    async fn keep_alive(&mut self, lease: detcd_check::models::etcd::LeaseId) -> KeepAliveRecord {
+        let invoked = self.now();
+        let mut stub = self.stubs[self.member].lease.clone();
+        let call = async move {
+            let requests = tokio_stream::iter([LeaseKeepAliveRequest { id: lease.0 }]).chain(tokio_stream::pending());
+            let mut responses = stub.lease_keep_alive(requests).await?.into_inner();
+            match responses.message().await? {
+                Some(r) => Ok(r.ttl),
+                None => Err(Status::unavailable("the keep-alive stream closed without an answer")),
+            }
+        };
+        let result = madsim::time::timeout(self.cfg.timeout, call).await;
+        let completed = self.now();
+        let (outcome, fail_over) = match result {
+            Ok(Ok(ttl)) => (KeepAliveOutcome::Ok { ttl }, false),
+            Ok(Err(status)) => {
+                let c = wire::classify(&status);
+                let outcome = match c.outcome {
+                    StepOutcome::Fail(why) => KeepAliveOutcome::Fail(why),
+                    StepOutcome::Info(why) => KeepAliveOutcome::Info(why),
+                    StepOutcome::Ok(r) => KeepAliveOutcome::Fail(format!("refused: {r:?}")),
+                };
+                (outcome, c.fail_over)
+            }
+            Err(_) => (KeepAliveOutcome::Info(format!("no answer within {} ms", self.cfg.timeout.as_millis())), true),
+        };
+        if fail_over {
+            self.fail_over();
+        }
+        KeepAliveRecord { lease, invoked, completed, outcome }
     }
 
     /// One call to the lock service on the current member, within the timeout.

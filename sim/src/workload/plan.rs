@@ -45,6 +45,8 @@ pub enum Plan {
     /// Grant a lease, lock `LOCK_NAME` with it, write `values` to `LOCK_DATA_KEY` spread over
     /// `hold`, unlock.
     Lock { grant: Request, hold: Duration, values: Vec<String> },
+    /// Renew this lease once.
+    KeepAlive { lease: LeaseId },
 }
 
 /// What one client knows.
@@ -119,6 +121,11 @@ impl Knowledge {
                 };
                 let open_for = Duration::from_millis(rng.gen_range(WATCH_OPEN_MS));
                 Plan::Watch { keys, start_revision, open_for }
+            }
+            OpKind::LeaseKeepalive => {
+                // One of ours that may exist (it stays on the list), or else one never granted.
+                let lease = if self.leases.is_empty() { self.new_lease() } else { self.leases[rng.gen_range(0..self.leases.len())] };
+                Plan::KeepAlive { lease }
             }
             OpKind::Lock => {
                 let grant = Request::LeaseGrant { id: self.new_lease(), ttl_s: LOCK_TTL_S };
