@@ -23,6 +23,12 @@ use tonic::codegen::tokio_stream::{self, StreamExt as _};
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
+/// How a call without an answer ended: certainly no effect, or unknown.
+enum Ended {
+    Fail(String),
+    Info(String),
+}
+
 /// Events a watch records before it closes itself.
 pub const WATCH_EVENTS_MAX: usize = 256;
 
@@ -210,34 +216,22 @@ impl Client {
 
     /// Renews `lease` once: a keep-alive stream with one request, the first answer.
     async fn keep_alive(&mut self, lease: detcd_check::models::etcd::LeaseId) -> KeepAliveRecord {
-        let invoked = self.now();
         let mut stub = self.stubs[self.member].lease.clone();
-        let call = async move {
-            let requests = tokio_stream::iter([LeaseKeepAliveRequest { id: lease.0 }]).chain(tokio_stream::pending());
-            let mut responses = stub.lease_keep_alive(requests).await?.into_inner();
-            match responses.message().await? {
-                Some(r) => Ok(r.ttl),
-                None => Err(Status::unavailable("the keep-alive stream closed without an answer")),
-            }
+        let (invoked, completed, result) = self
+            .timed(async move {
+                let requests = tokio_stream::iter([LeaseKeepAliveRequest { id: lease.0 }]).chain(tokio_stream::pending());
+                let mut responses = stub.lease_keep_alive(requests).await?.into_inner();
+                match responses.message().await? {
+                    Some(r) => Ok(r.ttl),
+                    None => Err(Status::unavailable("the keep-alive stream closed without an answer")),
+                }
+            })
+            .await;
+        let outcome = match result {
+            Ok(ttl) => KeepAliveOutcome::Ok { ttl },
+            Err(Ended::Fail(why)) => KeepAliveOutcome::Fail(why),
+            Err(Ended::Info(why)) => KeepAliveOutcome::Info(why),
         };
-        let result = madsim::time::timeout(self.cfg.timeout, call).await;
-        let completed = self.now();
-        let (outcome, fail_over) = match result {
-            Ok(Ok(ttl)) => (KeepAliveOutcome::Ok { ttl }, false),
-            Ok(Err(status)) => {
-                let c = wire::classify(&status);
-                let outcome = match c.outcome {
-                    StepOutcome::Fail(why) => KeepAliveOutcome::Fail(why),
-                    StepOutcome::Info(why) => KeepAliveOutcome::Info(why),
-                    StepOutcome::Ok(r) => KeepAliveOutcome::Fail(format!("refused: {r:?}")),
-                };
-                (outcome, c.fail_over)
-            }
-            Err(_) => (KeepAliveOutcome::Info(format!("no answer within {} ms", self.cfg.timeout.as_millis())), true),
-        };
-        if fail_over {
-            self.fail_over();
-        }
         KeepAliveRecord { lease, invoked, completed, outcome }
     }
 
@@ -247,26 +241,40 @@ impl Client {
         F: FnOnce(LockClient<Channel>) -> Fut,
         Fut: std::future::Future<Output = Result<(String, i64), Status>>,
     {
+        let stub = self.stubs[self.member].lock.clone();
+        let (invoked, completed, result) = self.timed(call(stub)).await;
+        let outcome = match result {
+            Ok((key, revision)) => LockOutcome::Ok { key, revision },
+            Err(Ended::Fail(why)) => LockOutcome::Fail(why),
+            Err(Ended::Info(why)) => LockOutcome::Info(why),
+        };
+        LockCall { invoked, completed, outcome }
+    }
+
+    /// Runs a call that is not a model request (so not a [`Step`]) within the timeout: its
+    /// invoke and completion times, and its answer or how it ended, classified as a step's
+    /// error would be. Fails over after trouble, as [`Client::step`] does.
+    async fn timed<T>(&mut self, call: impl std::future::Future<Output = Result<T, Status>>) -> (Duration, Duration, Result<T, Ended>) {
         let invoked = self.now();
-        let result = madsim::time::timeout(self.cfg.timeout, call(self.stubs[self.member].lock.clone())).await;
+        let result = madsim::time::timeout(self.cfg.timeout, call).await;
         let completed = self.now();
-        let (outcome, fail_over) = match result {
-            Ok(Ok((key, revision))) => (LockOutcome::Ok { key, revision }, false),
+        let (result, fail_over) = match result {
+            Ok(Ok(answer)) => (Ok(answer), false),
             Ok(Err(status)) => {
                 let c = wire::classify(&status);
-                let outcome = match c.outcome {
-                    StepOutcome::Fail(why) => LockOutcome::Fail(why),
-                    StepOutcome::Info(why) => LockOutcome::Info(why),
-                    StepOutcome::Ok(r) => LockOutcome::Fail(format!("refused: {r:?}")),
+                let ended = match c.outcome {
+                    StepOutcome::Fail(why) => Ended::Fail(why),
+                    StepOutcome::Info(why) => Ended::Info(why),
+                    StepOutcome::Ok(r) => Ended::Fail(format!("refused: {r:?}")),
                 };
-                (outcome, c.fail_over)
+                (Err(ended), c.fail_over)
             }
-            Err(_) => (LockOutcome::Info(format!("no answer within {} ms", self.cfg.timeout.as_millis())), true),
+            Err(_) => (Err(Ended::Info(format!("no answer within {} ms", self.cfg.timeout.as_millis()))), true),
         };
         if fail_over {
             self.fail_over();
         }
-        LockCall { invoked, completed, outcome }
+        (invoked, completed, result)
     }
 
     fn fail_over(&mut self) {
