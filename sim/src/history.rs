@@ -186,6 +186,8 @@ pub struct WatchRecord {
     pub created_revision: Option<i64>,
     /// Events received, in order; at most the workload's bound.
     pub events: Vec<WatchEvent>,
+    /// Progress notifications received (the client asks for one halfway through), in order.
+    pub bookmarks: Vec<Bookmark>,
     /// Why the stream ended.
     pub end: String,
     pub outcome: OutcomeClass,
@@ -276,6 +278,15 @@ pub enum LockOutcome {
     Fail(String),
     /// Unknown; why.
     Info(String),
+}
+
+/// A progress notification: the server says every event up to `revision` has been sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Bookmark {
+    pub received: Duration,
+    pub revision: i64,
+    /// How many events the stream had delivered before it.
+    pub events_before: usize,
 }
 
 /// One event of a watch stream.

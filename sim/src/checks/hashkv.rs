@@ -12,10 +12,11 @@
 //! pure verdict.
 
 use super::Verdict;
+#[cfg(madsim)]
 use crate::cluster::node_ip;
-use detcd_node::pb::etcdserverpb::maintenance_client::MaintenanceClient;
-use detcd_node::pb::etcdserverpb::HashKvRequest;
-use madsim::runtime::Handle;
+#[cfg(madsim)]
+use detcd_node::pb::etcdserverpb::{maintenance_client::MaintenanceClient, HashKvRequest};
+#[cfg(madsim)]
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -23,13 +24,16 @@ use std::time::Duration;
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The checker's host, apart from the members (`10.0.0.x`) and the clients (`10.0.1.x`..).
+#[cfg(madsim)]
 const CHECKER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 200, 1));
 
 /// One member's answer: `(revision hashed, hash)`, or why there is none.
 pub type Answer = Result<(i64, u32), String>;
 
 /// Asks every one of `members` members for its hash at a common revision. Inside a madsim runtime.
+#[cfg(madsim)]
 pub async fn ask_all(members: usize) -> Vec<Answer> {
+    use madsim::runtime::Handle;
     let host = Handle::current().create_node().name("hashkv-checker").ip(CHECKER_IP).build();
     host.spawn(async move {
         let mut current = Vec::with_capacity(members);
@@ -50,6 +54,7 @@ pub async fn ask_all(members: usize) -> Vec<Answer> {
     .expect("the hashkv checker task runs to completion")
 }
 
+#[cfg(madsim)]
 async fn ask(member: usize, revision: i64) -> Answer {
     let url = format!("http://{}:2379", node_ip(member));
     let channel = madsim::time::timeout(ASK_TIMEOUT, tonic::transport::Endpoint::from_shared(url).expect("a valid URL").connect()).await;

@@ -14,12 +14,14 @@
 //! - **Resumable**: a watch asked to start at revision `s > 0` gets no event before `s`.
 //! - **Reliable**: between its start (`s`, or the created revision + 1) and the last revision it
 //!   received, a watch misses no known change to a key it watches.
+//! - **Bookmarkable**: after a progress notification at revision `r` (the client asks for one
+//!   halfway through), no event at or below `r` arrives, and every known change to a watched key
+//!   from the start to `r` arrived before the notification.
 //! - **prev_kv** (the workload asks for it): a delete carries the deleted key; a put of a key's
 //!   version `v > 1` carries version `v - 1`, a put of version 1 carries none; a previous value
 //!   has the same key, an older revision, and no known change of that key lies between the two.
 //!
-//! Not checked: bookmarks (progress notifications are not recorded), and events that arrive
-//! after the last one a watch recorded (a watch is closed by the client, so nothing is owed past
+//! Not checked: events that arrive after the last one a watch recorded (a watch is closed by the client, so nothing is owed past
 //! what it saw). A change with an unknown outcome that no watch saw is not known, so a watch that
 //! misses it is not blamed.
 
@@ -140,18 +142,29 @@ fn one_watch(w: &WatchRecord, truth: &BTreeMap<(String, i64), Change>) -> Option
             return Some(format!("{key} at revision {rev}: {why}"));
         }
     }
-    // Reliable: the window from its start to the last revision it saw is complete.
-    let Some(last) = w.events.last().map(|e| e.kv.mod_revision.0) else { return None };
     let from = if w.start_revision > 0 { w.start_revision } else { w.created_revision? + 1 };
-    for ((key, rev), change) in truth.range((String::new(), i64::MIN)..) {
-        if (from..=last).contains(rev) && w.keys.contains(key) && !seen.contains(&(key.clone(), *rev)) {
-            return Some(format!(
-                "missed {key} at revision {rev} ({:?}, known from {}) while it received revisions {from}..={last}",
-                change.kind, change.source
-            ));
+    // Bookmarkable: after a progress notification at revision r, every event has a revision
+    // above r, and every known change up to r came before it.
+    for b in &w.bookmarks {
+        if let Some(e) = w.events[b.events_before..].iter().find(|e| e.kv.mod_revision.0 <= b.revision) {
+            return Some(format!("{} at revision {} arrived after a bookmark at revision {}", e.kv.key, e.kv.mod_revision, b.revision));
+        }
+        let before: BTreeSet<(String, i64)> = w.events[..b.events_before].iter().map(|e| (e.kv.key.clone(), e.kv.mod_revision.0)).collect();
+        if let Some(why) = missed(w, truth, &before, from, b.revision) {
+            return Some(format!("{why} before its bookmark at revision {}", b.revision));
         }
     }
-    None
+    // Reliable: the window from its start to the last revision it saw is complete.
+    let last = w.events.last().map(|e| e.kv.mod_revision.0)?;
+    missed(w, truth, &seen, from, last).map(|why| format!("{why} while it received revisions {from}..={last}"))
+}
+
+/// A known change to a watched key with a revision in `from..=to` that is not in `seen`.
+fn missed(w: &WatchRecord, truth: &BTreeMap<(String, i64), Change>, seen: &BTreeSet<(String, i64)>, from: i64, to: i64) -> Option<String> {
+    truth
+        .iter()
+        .find(|((key, rev), _)| (from..=to).contains(rev) && w.keys.contains(key) && !seen.contains(&(key.clone(), *rev)))
+        .map(|((key, rev), change)| format!("missed {key} at revision {rev} ({:?}, known from {})", change.kind, change.source))
 }
 
 fn prev_kv_wrong(e: &WatchEvent, truth: &BTreeMap<(String, i64), Change>) -> Option<String> {
@@ -211,6 +224,7 @@ mod tests {
             closed: Duration::from_secs(1),
             created_revision: Some(1),
             events,
+            bookmarks: vec![],
             end: "closed by the client after its time".into(),
             outcome: OutcomeClass::Ok,
         };
@@ -269,6 +283,22 @@ mod tests {
         let mut stale_prev = g.clone();
         stale_prev[2].prev_kv = Some(kv("k1", "q", 2, 1));
         fails_with(check(2, stale_prev), "prev_kv has value");
+    }
+
+    #[test]
+    fn a_bookmark_promises_everything_up_to_its_revision() {
+        let mark = |revision, events_before| crate::history::Bookmark { received: Duration::ZERO, revision, events_before };
+        let with = |events: Vec<WatchEvent>, bookmarks| {
+            let mut w = watch(2, events);
+            w.watch.as_mut().unwrap().bookmarks = bookmarks;
+            watch_guarantees(&History::new(vec![writer(), vec![w]]))
+        };
+        let g = good();
+        assert_eq!(with(g.clone(), vec![mark(3, 2)]), Verdict::Pass);
+        // A bookmark at 4 after only two events (and nothing after): k1 at 4 was owed before it.
+        fails_with(with(g[..2].to_vec(), vec![mark(4, 2)]), "before its bookmark at revision 4");
+        // An event at or below the bookmark's revision after it.
+        fails_with(with(g.clone(), vec![mark(3, 1)]), "arrived after a bookmark at revision 3");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::plan::{Knowledge, Plan};
 use super::wire;
 use crate::cluster::node_ip;
-use crate::history::{ClientOp, KeepAliveOutcome, KeepAliveRecord, LockCall, LockOutcome, LockRecord, OutcomeClass, Step, StepOutcome, WatchEvent, WatchEventKind, WatchRecord};
+use crate::history::{ClientOp, KeepAliveOutcome, KeepAliveRecord, LockCall, LockOutcome, LockRecord, Bookmark, OutcomeClass, Step, StepOutcome, WatchEvent, WatchEventKind, WatchRecord};
 use crate::scenario::OpKind;
 use detcd_check::models::etcd::{Compare, CompareOp, CompareTarget, KeySet, Request, Response, Revision};
 use detcd_node::pb::etcdserverpb::kv_client::KvClient;
@@ -344,12 +344,16 @@ impl Client {
             closed: opened,
             created_revision: None,
             events: Vec::new(),
+            bookmarks: Vec::new(),
             end: String::new(),
             outcome: OutcomeClass::Info,
         };
-        // The request stream stays open (`pending`) after the create request: in etcd a client
-        // that closes its sending side ends the whole watch stream.
-        let requests = tokio_stream::iter([wire::watch_create(&keys, start_revision)]).chain(tokio_stream::pending());
+        // The request stream stays open (`progress` is held until the watch closes) after the
+        // create request: in etcd a client that closes its sending side ends the watch stream.
+        // Halfway through, the client asks for a bookmark (a progress request).
+        let (progress, asks) = tokio::sync::mpsc::channel(1);
+        let requests = tokio_stream::iter([wire::watch_create(&keys, start_revision)]).chain(tokio_stream::wrappers::ReceiverStream::new(asks));
+        let mut ask_at = Some(opened + open_for / 2);
         let member = self.member;
         let started = madsim::time::timeout(self.cfg.timeout, self.stubs[member].watch.watch(requests)).await;
         let mut stream = match started {
@@ -375,10 +379,14 @@ impl Client {
             }
         };
         loop {
-            let left = close_at.saturating_sub(self.now());
+            let left = ask_at.unwrap_or(close_at).min(close_at).saturating_sub(self.now());
             let next = madsim::time::timeout(left, stream.message()).await;
             let now = self.now();
             match next {
+                Err(_) if ask_at.is_some_and(|t| now >= t && now < close_at) => {
+                    ask_at = None;
+                    let _ = progress.try_send(wire::watch_progress());
+                }
                 Err(_) => {
                     (record.end, record.outcome) = ("closed by the client after its time".into(), OutcomeClass::Ok);
                     break;
@@ -412,6 +420,9 @@ impl Client {
         let header_revision = wire::revision(&response.header).0;
         if response.created {
             record.created_revision = Some(header_revision);
+        } else if response.events.is_empty() && !response.canceled {
+            // A progress notification: everything up to `header_revision` has been sent.
+            record.bookmarks.push(Bookmark { received: now, revision: header_revision, events_before: record.events.len() });
         }
         for event in &response.events {
             if record.events.len() == WATCH_EVENTS_MAX {

@@ -104,6 +104,11 @@ pub fn watch_create(keys: &KeySet, start_revision: i64) -> pb::WatchRequest {
     pb::WatchRequest { request_union: Some(pb::watch_request::RequestUnion::CreateRequest(create)) }
 }
 
+/// A progress request (`etcdctl watch` sends one for `--progress-notify`'s manual form).
+pub fn watch_progress() -> pb::WatchRequest {
+    pb::WatchRequest { request_union: Some(pb::watch_request::RequestUnion::ProgressRequest(pb::WatchProgressRequest {})) }
+}
+
 /// The revision a response header carries (0 if there is none: the checker will say so).
 pub fn revision(header: &Option<pb::ResponseHeader>) -> Revision {
     Revision(header.as_ref().map_or(0, |h| h.revision))
