@@ -58,6 +58,7 @@ fn start_cluster(seed: u64) -> Vec<NodeHandle> {
                 timing: RaftTiming::default(),
                 limits: Limits::default(),
                 seed: seed.wrapping_mul(31).wrapping_add(i as u64),
+                bugs: detcd_node::bugs::Bugs::none(),
             };
             let (voters, sink) = (voters.clone(), sink.clone());
             Handle::current()
