@@ -25,7 +25,7 @@ pub struct Catch {
     /// How many seeds of the range were needed (the first failing seed's position, 1-based).
     pub seeds_needed: usize,
     /// The checks that failed (`outcome::NODE_ASSERTION` for a node assertion).
-    pub checks: Vec<&'static str>,
+    pub checks: Vec<String>,
     /// Whether the same (scenario, seed) passes without the bug.
     pub clean_passes: bool,
 }
@@ -44,6 +44,27 @@ pub struct BugHunt {
     pub failing_anyway: Vec<Catch>,
     /// Wall time of the hunt.
     pub wall: Duration,
+}
+
+impl Catch {
+    /// One line for a parent process (`sim hunt` runs each scenario's hunt in a child process):
+    /// `catch seed=N needed=N clean=BOOL checks=a,b`.
+    pub fn to_line(&self) -> String {
+        format!("catch seed={} needed={} clean={} checks={}", self.seed, self.seeds_needed, self.clean_passes, self.checks.join(","))
+    }
+
+    /// Parses [`Catch::to_line`]'s output for `scenario`.
+    pub fn from_line(scenario: &str, line: &str) -> Option<Catch> {
+        let mut f = line.strip_prefix("catch ")?.split(' ').map(|kv| kv.split_once('=').map_or("", |(_, v)| v));
+        let (seed, needed, clean, checks) = (f.next()?, f.next()?, f.next()?, f.next()?);
+        Some(Catch {
+            scenario: scenario.to_string(),
+            seed: seed.parse().ok()?,
+            seeds_needed: needed.parse().ok()?,
+            clean_passes: clean.parse().ok()?,
+            checks: checks.split(',').filter(|c| !c.is_empty()).map(String::from).collect(),
+        })
+    }
 }
 
 impl BugHunt {
@@ -80,7 +101,7 @@ pub fn table(hunts: &[BugHunt]) -> String {
         };
         let mut checks: BTreeMap<&str, usize> = BTreeMap::new();
         for c in h.catches.iter().flat_map(|c| &c.checks) {
-            *checks.entry(c).or_default() += 1;
+            *checks.entry(c.as_str()).or_default() += 1;
         }
         let checks: Vec<String> = checks.iter().map(|(c, n)| format!("{c} ({n})")).collect();
         let median = h.median_seeds().map_or("—".to_string(), |m| format!("{m}"));
@@ -94,61 +115,61 @@ pub fn table(hunts: &[BugHunt]) -> String {
     t
 }
 
+/// Hunts `bug` in each of `scenarios` (module doc): `find` returns a scenario's first failing
+/// seed, checked against a clean run (`first_failure`, in this process or a child). `progress`
+/// hears of every catch.
+pub fn hunt(
+    bug: Bug,
+    scenarios: &[String],
+    seeds_max: usize,
+    find: &mut dyn FnMut(&str) -> Option<Catch>,
+    progress: &dyn Fn(&str),
+) -> BugHunt {
+    let started = std::time::Instant::now();
+    let mut catches = Vec::new();
+    let mut failing_anyway = Vec::new();
+    for s in scenarios {
+        let Some(catch) = find(s) else { continue };
+        progress(&format!(
+            "{bug}: {} seed {} ({}){}",
+            catch.scenario,
+            catch.seed,
+            catch.checks.join(", "),
+            if catch.clean_passes { "" } else { " -- but it fails without the bug too" }
+        ));
+        if catch.clean_passes {
+            catches.push(catch);
+        } else {
+            failing_anyway.push(catch);
+        }
+    }
+    BugHunt { bug, scenarios: scenarios.to_vec(), seeds_max, catches, failing_anyway, wall: started.elapsed() }
+}
+
 #[cfg(madsim)]
-pub use run::hunt;
+pub use run::first_failure;
 
 #[cfg(madsim)]
 mod run {
-    use super::{BugHunt, Catch};
+    use super::Catch;
     use crate::outcome::{parallel, run_one};
     use crate::scenario::Scenario;
     use detcd_node::bugs::{Bug, Bugs};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
-    use std::time::Instant;
-
-    /// Hunts `bug` in each of `scenarios` over `seeds` (module doc). `progress` hears of every catch.
-    pub fn hunt(bug: Bug, scenarios: &[Scenario], seeds: &[u64], jobs: usize, progress: &dyn Fn(&str)) -> BugHunt {
-        let started = Instant::now();
-        let mut catches = Vec::new();
-        let mut failing_anyway = Vec::new();
-        for s in scenarios {
-            let Some(catch) = first_failure(s, seeds, bug, jobs) else { continue };
-            progress(&format!(
-                "{bug}: {} seed {} ({}){}",
-                s.name,
-                catch.seed,
-                catch.checks.join(", "),
-                if catch.clean_passes { "" } else { " -- but it fails without the bug too" }
-            ));
-            if catch.clean_passes {
-                catches.push(catch);
-            } else {
-                failing_anyway.push(catch);
-            }
-        }
-        BugHunt {
-            bug,
-            scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
-            seeds_max: seeds.len(),
-            catches,
-            failing_anyway,
-            wall: started.elapsed(),
-        }
-    }
 
     /// The first seed of `seeds` whose run of `s` with `bug` fails, checked against a clean run.
-    fn first_failure(s: &Scenario, seeds: &[u64], bug: Bug, jobs: usize) -> Option<Catch> {
+    pub fn first_failure(s: &Scenario, seeds: &[u64], bug: Bug, jobs: usize) -> Option<Catch> {
         let first = AtomicUsize::new(usize::MAX);
-        let found: Mutex<Vec<(usize, Vec<&'static str>)>> = Mutex::new(Vec::new());
+        let found: Mutex<Vec<(usize, Vec<String>)>> = Mutex::new(Vec::new());
         let work = |i: usize| {
             if let Some(f) = run_one(s, seeds[i], Bugs::only(bug)).failure() {
                 first.fetch_min(i, Ordering::Relaxed);
-                found.lock().expect("lock").push((i, f.checks));
+                found.lock().expect("lock").push((i, f.checks.into_iter().map(String::from).collect::<Vec<_>>()));
             }
         };
         parallel(seeds.len(), jobs, work, || first.load(Ordering::Relaxed) != usize::MAX);
-        let (i, checks) = found.into_inner().expect("lock").into_iter().min_by_key(|(i, _)| *i)?;
+        let (i, checks): (usize, Vec<String>) = found.into_inner().expect("lock").into_iter().min_by_key(|(i, _)| *i)?;
         let clean_passes = run_one(s, seeds[i], Bugs::none()).failure().is_none();
         Some(Catch { scenario: s.name.clone(), seed: seeds[i], seeds_needed: i + 1, checks, clean_passes })
     }
@@ -166,16 +187,23 @@ mod tests {
     }
 
     #[test]
+    fn a_catch_survives_the_trip_through_a_child_process_line() {
+        let c = Catch { scenario: "s".into(), seed: 17, seeds_needed: 3, checks: vec!["a".into(), "node-assertion".into()], clean_passes: true };
+        assert_eq!(Catch::from_line("s", &c.to_line()), Some(c));
+        assert_eq!(Catch::from_line("s", "none"), None);
+    }
+
+    #[test]
     fn an_uncaught_bug_is_a_finding_in_the_table() {
         let caught = BugHunt {
             bug: Bug::SkipDirFsync,
             scenarios: vec!["power-loss".into(), "happy-path".into()],
             seeds_max: 200,
-            catches: vec![Catch { scenario: "power-loss".into(), seed: 4, seeds_needed: 4, checks: vec!["linearizability"], clean_passes: true }],
+            catches: vec![Catch { scenario: "power-loss".into(), seed: 4, seeds_needed: 4, checks: vec!["linearizability".into()], clean_passes: true }],
             failing_anyway: vec![],
             wall: Duration::from_millis(1500),
         };
-        let anyway = Catch { scenario: "happy-path".into(), seed: 9, seeds_needed: 9, checks: vec!["liveness"], clean_passes: false };
+        let anyway = Catch { scenario: "happy-path".into(), seed: 9, seeds_needed: 9, checks: vec!["liveness".into()], clean_passes: false };
         let missed = BugHunt { bug: Bug::UnfencedLock, catches: vec![], failing_anyway: vec![anyway], ..caught.clone() };
         let t = table(&[caught, missed]);
         assert!(t.contains("| `skip-dir-fsync` | 1 of 2: power-loss: 4 | linearizability (1) | 4 | 1.5 s |"), "{t}");

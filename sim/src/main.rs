@@ -99,6 +99,11 @@ enum Cmd {
         /// Threads (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Internal: hunt one bug in one scenario in this process and print the catch as one line.
+        /// The parent runs each (bug, scenario) in such a child, so that the memory a long hunt's
+        /// runs leave behind is returned after each scenario.
+        #[arg(long, hide = true)]
+        child: bool,
     },
     /// Minimize a failing run while the same check keeps failing; write it to scenarios/regressions/.
     Shrink {
@@ -139,10 +144,17 @@ fn main() -> ExitCode {
             Ok(s) => sim_mode::shrink(&s, seed, bug, out),
             Err(e) => usage(e),
         },
-        Cmd::Hunt { bug, all, scenarios, seeds, jobs } => {
+        Cmd::Hunt { bug, all, scenarios, seeds, jobs, child } => {
             let bugs = if all { Bug::ALL.to_vec() } else { bug.into_iter().collect() };
             match (hunt_scenarios(&scenarios), parse_seeds(&seeds)) {
-                (Ok(s), Ok(seeds)) => sim_mode::hunt(&bugs, &s, &seeds, jobs),
+                (Ok(s), Ok(_)) if child => match (bugs.as_slice(), s.as_slice()) {
+                    ([bug], [one]) => sim_mode::hunt_child(*bug, one, &parse_seeds(&seeds).unwrap_or_default(), jobs),
+                    _ => usage("--child hunts one bug in one scenario"),
+                },
+                (Ok(s), Ok(n)) => {
+                    let names: Vec<String> = if scenarios.is_empty() { s.iter().map(|s| s.name.clone()).collect() } else { scenarios };
+                    sim_mode::hunt(&bugs, &names, &seeds, n.len(), jobs)
+                }
                 (Err(e), _) | (_, Err(e)) => usage(e),
             }
         }
@@ -342,7 +354,7 @@ mod sim_mode {
         }
     }
 
-    pub use super::hunt_mode::hunt;
+    pub use super::hunt_mode::{hunt, hunt_child};
     pub use super::shrink_mode::shrink;
 
     pub fn sweep(plan: Vec<(Scenario, u64)>, jobs: Option<usize>, with_report: bool, bug: Option<Bug>) -> u8 {
@@ -390,27 +402,56 @@ mod hunt_mode {
     use detcd_sim::hunt;
     use detcd_sim::outcome::default_jobs;
     use detcd_sim::scenario::Scenario;
+    use std::process::{Command, Stdio};
 
-    /// Hunts each bug; prints every catch as it is found, then the table. Exit 0 if every bug was
-    /// caught by some scenario, 1 otherwise (an uncaught bug is a gap in the testbed).
-    pub fn hunt(bugs: &[Bug], scenarios: &[Scenario], seeds: &[u64], jobs: Option<usize>) -> u8 {
+    /// Hunts each bug; prints every catch as it is found, then the table. Each (bug, scenario)
+    /// runs in a child process (`--child`), so memory stays bounded over a long hunt. Exit 0 if
+    /// every bug was caught by some scenario, 1 otherwise (an uncaught bug is a gap in the testbed).
+    pub fn hunt(bugs: &[Bug], scenarios: &[String], seeds: &str, seeds_max: usize, jobs: Option<usize>) -> u8 {
         let jobs = jobs.unwrap_or_else(default_jobs);
-        let hunts: Vec<hunt::BugHunt> = bugs
-            .iter()
-            .map(|&bug| {
-                let h = hunt::hunt(bug, scenarios, seeds, jobs, &|line| eprintln!("caught {line}"));
-                if h.catches.is_empty() {
-                    eprintln!("missed {bug}: no scenario caught it within {} seeds", seeds.len());
+        let exe = match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("sim hunt: cannot find my own binary to run children: {e}");
+                return exit::USAGE;
+            }
+        };
+        let mut hunts = Vec::new();
+        for &bug in bugs {
+            let mut find = |scenario: &str| {
+                let out = Command::new(&exe)
+                    .args(["hunt", "--child", "--bug", bug.name(), "--scenarios", scenario, "--seeds", seeds, "--jobs", &jobs.to_string()])
+                    .stderr(Stdio::null())
+                    .output();
+                match out {
+                    Ok(o) => String::from_utf8_lossy(&o.stdout).lines().find_map(|l| hunt::Catch::from_line(scenario, l)),
+                    Err(e) => {
+                        eprintln!("sim hunt: cannot run a child for {bug} in {scenario}: {e}");
+                        None
+                    }
                 }
-                h
-            })
-            .collect();
+            };
+            let h = hunt::hunt(bug, scenarios, seeds_max, &mut find, &|line| eprintln!("caught {line}"));
+            if h.catches.is_empty() {
+                eprintln!("missed {bug}: no scenario caught it within {seeds_max} seeds");
+            }
+            hunts.push(h);
+        }
         print!("{}", hunt::table(&hunts));
         if hunts.iter().all(|h| !h.catches.is_empty()) {
             exit::PASS
         } else {
             exit::SAFETY
         }
+    }
+
+    /// One (bug, scenario) of a hunt, in this process: prints the catch line, or `none`.
+    pub fn hunt_child(bug: Bug, s: &Scenario, seeds: &[u64], jobs: Option<usize>) -> u8 {
+        match hunt::first_failure(s, seeds, bug, jobs.unwrap_or_else(default_jobs)) {
+            Some(c) => println!("{}", c.to_line()),
+            None => println!("none"),
+        }
+        exit::PASS
     }
 }
 
@@ -509,7 +550,11 @@ mod sim_mode {
         refuse()
     }
 
-    pub fn hunt(_: &[Bug], _: &[Scenario], _: &[u64], _: Option<usize>) -> u8 {
+    pub fn hunt(_: &[Bug], _: &[String], _: &str, _: usize, _: Option<usize>) -> u8 {
+        refuse()
+    }
+
+    pub fn hunt_child(_: Bug, _: &Scenario, _: &[u64], _: Option<usize>) -> u8 {
         refuse()
     }
 
