@@ -172,7 +172,7 @@ impl EventLog {
 
     /// When node `node`'s clock last jumped at or before `at`.
     pub fn last_jump(&self, node: usize, at: Duration) -> Option<Duration> {
-        self.clock_changes.iter().filter(|c| c.node == node && c.jumped && c.at <= at).map(|c| c.at).last()
+        self.clock_changes.iter().rfind(|c| c.node == node && c.jumped && c.at <= at).map(|c| c.at)
     }
 
     /// The node that believed itself leader in the highest term reported by `at`, if any still

@@ -54,11 +54,11 @@ fn split_brain_majority_elects_new_leader_and_old_leader_steps_down() {
             .lines
             .iter()
             .filter(|(at, _)| *at < isolated_at)
-            .filter_map(|(_, e)| match e {
+            .rev()
+            .find_map(|(_, e)| match e {
                 Entry::Role { node, term, role: Role::Leader, .. } if *node == old_node => Some(*term),
                 _ => None,
             })
-            .last()
             .unwrap_or_else(|| panic!("seed {seed}: isolated node was not leader\n{story}"));
         let heal_at = Duration::from_secs(8);
         let new_leader = log.lines.iter().find_map(|(at, e)| match e {
