@@ -517,7 +517,7 @@ mod shrink_mode {
             print!("{}", run.text());
         }
         eprintln!(
-            "shrunk in {} runs ({} steps); {} without the bug\nregression: {}",
+            "shrunk in {} candidates ({} steps kept); {} without the bug\nregression: {}",
             shrunk.runs,
             shrunk.steps.len(),
             if passes_without_bug { "passes" } else { "fails (or no bug)" },

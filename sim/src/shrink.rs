@@ -6,7 +6,8 @@
 //! candidate is run with the same seed (and bug); the first one whose run still fails *the same
 //! check* (by name: a liveness failure does not stand in for a linearizability one) replaces the
 //! scenario, and the passes start again. Shrinking stops when no candidate keeps the failure, or
-//! after [`RUNS_MAX`] runs. The search is a pure function of (scenario, seed, bug): the same
+//! after [`RUNS_MAX`] candidates (a candidate costs one run, or two when the clean run must keep
+//! passing too). The search is a pure function of (scenario, seed, bug): the same
 //! input shrinks to the same file.
 //!
 //! What a shrunk file proves: its run (scenario, pinned seed, bug) fails the recorded check, as the
@@ -15,7 +16,7 @@
 
 use crate::scenario::{Fault, Regression, Scenario};
 
-/// The most runs one shrink may take.
+/// The most candidates one shrink may try.
 pub const RUNS_MAX: usize = 400;
 
 /// The shortest run a candidate may ask for, in seconds: time to elect a leader and do something.
@@ -126,7 +127,7 @@ pub struct Shrunk {
     pub scenario: Scenario,
     /// What each accepted step removed, in order.
     pub steps: Vec<String>,
-    /// Runs taken.
+    /// Candidates tried.
     pub runs: usize,
 }
 
@@ -138,7 +139,7 @@ pub fn shrink(s: &Scenario, mut fails: impl FnMut(&Scenario) -> bool, progress: 
     'passes: loop {
         for (what, c) in candidates(&best) {
             if runs >= RUNS_MAX {
-                progress(&format!("stopping after {RUNS_MAX} runs"));
+                progress(&format!("stopping after {RUNS_MAX} candidates"));
                 break 'passes;
             }
             runs += 1;
