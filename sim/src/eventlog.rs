@@ -175,25 +175,13 @@ impl EventLog {
         self.clock_changes.iter().rfind(|c| c.node == node && c.jumped && c.at <= at).map(|c| c.at)
     }
 
-    /// The node that believed itself leader in the highest term reported by `at`, if any still
-    /// did at `at`.
-    pub fn leader_at(&self, at: Duration) -> Option<usize> {
-        let mut roles: BTreeMap<usize, (Term, Role)> = BTreeMap::new();
+    /// The latest (term, role, leader) each node reported by `at`.
+    pub fn roles_at(&self, at: Duration) -> BTreeMap<usize, (Term, Role, Option<usize>)> {
+        let mut out = BTreeMap::new();
         for (t, e) in &self.lines {
             if *t > at {
                 break;
             }
-            if let Entry::Role { node, term, role, .. } = e {
-                roles.insert(*node, (*term, *role));
-            }
-        }
-        roles.iter().filter(|(_, (_, r))| *r == Role::Leader).max_by_key(|(_, (term, _))| *term).map(|(n, _)| *n)
-    }
-
-    /// The latest (term, role, leader) each node reported.
-    pub fn latest_roles(&self) -> BTreeMap<usize, (Term, Role, Option<usize>)> {
-        let mut out = BTreeMap::new();
-        for (_, e) in &self.lines {
             if let Entry::Role { node, term, role, leader } = e {
                 out.insert(*node, (*term, *role, *leader));
             }
@@ -201,14 +189,21 @@ impl EventLog {
         out
     }
 
+    /// The latest (term, role, leader) each node reported.
+    pub fn latest_roles(&self) -> BTreeMap<usize, (Term, Role, Option<usize>)> {
+        self.roles_at(Duration::MAX)
+    }
+
+    /// The node that believed itself leader in the highest term reported by `at`, if any still
+    /// did at `at`.
+    pub fn leader_at(&self, at: Duration) -> Option<usize> {
+        let roles = self.roles_at(at);
+        roles.iter().filter(|(_, (_, role, _))| *role == Role::Leader).max_by_key(|(_, (term, _, _))| *term).map(|(n, _)| *n)
+    }
+
     /// The node that is leader in the highest term any node reports, if it still believes so.
     pub fn current_leader(&self) -> Option<usize> {
-        let roles = self.latest_roles();
-        roles
-            .iter()
-            .filter(|(_, (_, role, _))| *role == Role::Leader)
-            .max_by_key(|(_, (term, _, _))| *term)
-            .map(|(n, _)| *n)
+        self.leader_at(Duration::MAX)
     }
 
     /// Renders the whole log as text.

@@ -62,18 +62,30 @@ pub struct Expiry {
     pub revision: i64,
 }
 
-/// What came back for one model request.
+/// How one call ended: what it answered, or why there is no answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StepOutcome {
-    /// A response, converted to the model's form (a definite refusal the model explains, such
-    /// as `lease_not_found`, is an `Ok(Response::Error ..)`).
-    Ok(Response),
-    /// The request certainly had no effect; why.
+pub enum Outcome<T> {
+    Ok(T),
+    /// The call certainly had no effect; why.
     Fail(String),
     /// Nobody knows whether it took effect; why.
     Info(String),
 }
+
+impl<T> Outcome<T> {
+    pub fn class(&self) -> OutcomeClass {
+        match self {
+            Outcome::Ok(_) => OutcomeClass::Ok,
+            Outcome::Fail(_) => OutcomeClass::Fail,
+            Outcome::Info(_) => OutcomeClass::Info,
+        }
+    }
+}
+
+/// What came back for one model request: `Ok` is a response converted to the model's form (a
+/// definite refusal the model explains, such as `lease_not_found`, is an `Ok(Response::Error ..)`).
+pub type StepOutcome = Outcome<Response>;
 
 /// One model request a client sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -166,11 +178,7 @@ impl ClientOp {
         if let Some(k) = &self.keepalive {
             return k.outcome.class();
         }
-        match &self.steps.last().expect("an operation has steps or a watch").outcome {
-            StepOutcome::Ok(_) => OutcomeClass::Ok,
-            StepOutcome::Fail(_) => OutcomeClass::Fail,
-            StepOutcome::Info(_) => OutcomeClass::Info,
-        }
+        self.steps.last().expect("an operation has steps, a watch or a keep-alive").outcome.class()
     }
 }
 
@@ -214,26 +222,6 @@ pub struct LockRecord {
     pub outcome: OutcomeClass,
 }
 
-impl StepOutcome {
-    pub fn class(&self) -> OutcomeClass {
-        match self {
-            StepOutcome::Ok(_) => OutcomeClass::Ok,
-            StepOutcome::Fail(_) => OutcomeClass::Fail,
-            StepOutcome::Info(_) => OutcomeClass::Info,
-        }
-    }
-}
-
-impl LockOutcome {
-    pub fn class(&self) -> OutcomeClass {
-        match self {
-            LockOutcome::Ok { .. } => OutcomeClass::Ok,
-            LockOutcome::Fail(_) => OutcomeClass::Fail,
-            LockOutcome::Info(_) => OutcomeClass::Info,
-        }
-    }
-}
-
 /// One renewal of a lease (a `LeaseKeepAlive` stream with one request) and its answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct KeepAliveRecord {
@@ -241,25 +229,13 @@ pub struct KeepAliveRecord {
     pub invoked: Duration,
     pub completed: Duration,
     /// `Ok` with the TTL answered (0: the lease does not exist), else why not.
-    pub outcome: KeepAliveOutcome,
+    pub outcome: Outcome<Renewal>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeepAliveOutcome {
-    Ok { ttl: i64 },
-    Fail(String),
-    Info(String),
-}
-
-impl KeepAliveOutcome {
-    pub fn class(&self) -> OutcomeClass {
-        match self {
-            KeepAliveOutcome::Ok { .. } => OutcomeClass::Ok,
-            KeepAliveOutcome::Fail(_) => OutcomeClass::Fail,
-            KeepAliveOutcome::Info(_) => OutcomeClass::Info,
-        }
-    }
+/// A keep-alive's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Renewal {
+    pub ttl: i64,
 }
 
 /// One call to the lock service.
@@ -267,17 +243,14 @@ impl KeepAliveOutcome {
 pub struct LockCall {
     pub invoked: Duration,
     pub completed: Duration,
-    pub outcome: LockOutcome,
+    pub outcome: Outcome<LockAnswer>,
 }
 
+/// What `Lock` or `Unlock` answered: the ownership key, and the response header's revision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LockOutcome {
-    Ok { key: String, revision: i64 },
-    /// Certainly no effect; why.
-    Fail(String),
-    /// Unknown; why.
-    Info(String),
+pub struct LockAnswer {
+    pub key: String,
+    pub revision: i64,
 }
 
 /// A progress notification: the server says every event up to `revision` has been sent.

@@ -26,7 +26,7 @@
 
 use super::Verdict;
 use crate::eventlog::EventLog;
-use crate::history::{History, KeepAliveOutcome, StepOutcome};
+use crate::history::{History, Outcome, Renewal, StepOutcome};
 use detcd_check::models::etcd::{KeyValue, LeaseId, Request, Response, TxnResponse};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -110,7 +110,7 @@ pub fn no_early_expiry(history: &History, log: &EventLog) -> Verdict {
         }
     }
     for k in history.all().filter_map(|op| op.keepalive.as_ref()) {
-        if let (KeepAliveOutcome::Ok { ttl }, Some(g)) = (&k.outcome, grants.get_mut(&k.lease.0)) {
+        if let (Outcome::Ok(Renewal { ttl }), Some(g)) = (&k.outcome, grants.get_mut(&k.lease.0)) {
             if *ttl > 0 && k.invoked > g.0 {
                 g.0 = k.invoked;
             }
@@ -252,7 +252,7 @@ mod tests {
             steps: vec![],
             watch: None,
             lock: None,
-            keepalive: Some(KeepAliveRecord { lease: LeaseId(7), invoked: ms(invoked), completed: ms(invoked + 2), outcome: KeepAliveOutcome::Ok { ttl } }),
+            keepalive: Some(KeepAliveRecord { lease: LeaseId(7), invoked: ms(invoked), completed: ms(invoked + 2), outcome: Outcome::Ok(Renewal { ttl }) }),
         };
         let mut l = log();
         end(&mut l, 3500, 0, 7, 3, true);

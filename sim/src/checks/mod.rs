@@ -147,17 +147,8 @@ pub fn applied_entries_agree(log: &EventLog) -> Verdict {
 /// operation within `bound`.
 pub fn liveness(log: &EventLog, healed_at: Duration, bound: Duration, op_successes: Option<&[Duration]>) -> Verdict {
     let deadline = healed_at + bound;
-    // The leader believed in at the deadline, by the nodes' own reports.
-    let mut roles: BTreeMap<usize, (u64, Role)> = BTreeMap::new();
-    for (at, e) in &log.lines {
-        if *at > deadline {
-            break;
-        }
-        if let Entry::Role { node, term, role, .. } = e {
-            roles.insert(*node, (term.0, *role));
-        }
-    }
-    if !roles.values().any(|(_, r)| *r == Role::Leader) {
+    // A leader believed in at the deadline, by the nodes' own reports.
+    if log.leader_at(deadline).is_none() {
         return Verdict::LivenessFail(format!(
             "no leader {:.1}s after the last fault ended at {:.3}s",
             bound.as_secs_f64(),

@@ -4,7 +4,7 @@
 use super::plan::{Knowledge, Plan};
 use super::wire;
 use crate::cluster::node_ip;
-use crate::history::{ClientOp, KeepAliveOutcome, KeepAliveRecord, LockCall, LockOutcome, LockRecord, Bookmark, OutcomeClass, Step, StepOutcome, WatchEvent, WatchEventKind, WatchRecord};
+use crate::history::{Bookmark, ClientOp, KeepAliveRecord, LockAnswer, LockCall, LockRecord, Outcome, OutcomeClass, Renewal, Step, StepOutcome, WatchEvent, WatchEventKind, WatchRecord};
 use crate::scenario::OpKind;
 use detcd_check::models::etcd::{Compare, CompareOp, CompareTarget, KeySet, Request, Response, Revision};
 use detcd_node::pb::etcdserverpb::kv_client::KvClient;
@@ -22,12 +22,6 @@ use std::time::Duration;
 use tonic::codegen::tokio_stream::{self, StreamExt as _};
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
-
-/// How a call without an answer ended: certainly no effect, or unknown.
-enum Ended {
-    Fail(String),
-    Info(String),
-}
 
 /// Events a watch records before it closes itself.
 pub const WATCH_EVENTS_MAX: usize = 256;
@@ -176,11 +170,11 @@ impl Client {
         let acquire = self
             .lock_call(|mut c| async move {
                 let r = c.lock(request).await?.into_inner();
-                Ok((String::from_utf8_lossy(&r.key).into_owned(), wire::revision(&r.header).0))
+                Ok(LockAnswer { key: String::from_utf8_lossy(&r.key).into_owned(), revision: wire::revision(&r.header).0 })
             })
             .await;
         record.closed = acquire.completed;
-        let LockOutcome::Ok { key, .. } = &acquire.outcome else {
+        let Outcome::Ok(LockAnswer { key, .. }) = &acquire.outcome else {
             record.outcome = acquire.outcome.class();
             record.acquire = Some(acquire);
             return;
@@ -206,7 +200,7 @@ impl Client {
         let unlock = self
             .lock_call(|mut c| async move {
                 let r = c.unlock(UnlockRequest { key: unlock_key }).await?.into_inner();
-                Ok((key, wire::revision(&r.header).0))
+                Ok(LockAnswer { key, revision: wire::revision(&r.header).0 })
             })
             .await;
         record.closed = unlock.completed;
@@ -217,21 +211,16 @@ impl Client {
     /// Renews `lease` once: a keep-alive stream with one request, the first answer.
     async fn keep_alive(&mut self, lease: detcd_check::models::etcd::LeaseId) -> KeepAliveRecord {
         let mut stub = self.stubs[self.member].lease.clone();
-        let (invoked, completed, result) = self
+        let (invoked, completed, outcome) = self
             .timed(async move {
                 let requests = tokio_stream::iter([LeaseKeepAliveRequest { id: lease.0 }]).chain(tokio_stream::pending());
                 let mut responses = stub.lease_keep_alive(requests).await?.into_inner();
                 match responses.message().await? {
-                    Some(r) => Ok(r.ttl),
+                    Some(r) => Ok(Renewal { ttl: r.ttl }),
                     None => Err(Status::unavailable("the keep-alive stream closed without an answer")),
                 }
             })
             .await;
-        let outcome = match result {
-            Ok(ttl) => KeepAliveOutcome::Ok { ttl },
-            Err(Ended::Fail(why)) => KeepAliveOutcome::Fail(why),
-            Err(Ended::Info(why)) => KeepAliveOutcome::Info(why),
-        };
         KeepAliveRecord { lease, invoked, completed, outcome }
     }
 
@@ -239,42 +228,37 @@ impl Client {
     async fn lock_call<F, Fut>(&mut self, call: F) -> LockCall
     where
         F: FnOnce(LockClient<Channel>) -> Fut,
-        Fut: std::future::Future<Output = Result<(String, i64), Status>>,
+        Fut: std::future::Future<Output = Result<LockAnswer, Status>>,
     {
         let stub = self.stubs[self.member].lock.clone();
-        let (invoked, completed, result) = self.timed(call(stub)).await;
-        let outcome = match result {
-            Ok((key, revision)) => LockOutcome::Ok { key, revision },
-            Err(Ended::Fail(why)) => LockOutcome::Fail(why),
-            Err(Ended::Info(why)) => LockOutcome::Info(why),
-        };
+        let (invoked, completed, outcome) = self.timed(call(stub)).await;
         LockCall { invoked, completed, outcome }
     }
 
     /// Runs a call that is not a model request (so not a [`Step`]) within the timeout: its
     /// invoke and completion times, and its answer or how it ended, classified as a step's
     /// error would be. Fails over after trouble, as [`Client::step`] does.
-    async fn timed<T>(&mut self, call: impl std::future::Future<Output = Result<T, Status>>) -> (Duration, Duration, Result<T, Ended>) {
+    async fn timed<T>(&mut self, call: impl std::future::Future<Output = Result<T, Status>>) -> (Duration, Duration, Outcome<T>) {
         let invoked = self.now();
         let result = madsim::time::timeout(self.cfg.timeout, call).await;
         let completed = self.now();
-        let (result, fail_over) = match result {
-            Ok(Ok(answer)) => (Ok(answer), false),
+        let (outcome, fail_over) = match result {
+            Ok(Ok(answer)) => (Outcome::Ok(answer), false),
             Ok(Err(status)) => {
                 let c = wire::classify(&status);
-                let ended = match c.outcome {
-                    StepOutcome::Fail(why) => Ended::Fail(why),
-                    StepOutcome::Info(why) => Ended::Info(why),
-                    StepOutcome::Ok(r) => Ended::Fail(format!("refused: {r:?}")),
+                let outcome = match c.outcome {
+                    Outcome::Fail(why) => Outcome::Fail(why),
+                    Outcome::Info(why) => Outcome::Info(why),
+                    Outcome::Ok(r) => Outcome::Fail(format!("refused: {r:?}")),
                 };
-                (Err(ended), c.fail_over)
+                (outcome, c.fail_over)
             }
-            Err(_) => (Err(Ended::Info(format!("no answer within {} ms", self.cfg.timeout.as_millis()))), true),
+            Err(_) => (Outcome::Info(format!("no answer within {} ms", self.cfg.timeout.as_millis())), true),
         };
         if fail_over {
             self.fail_over();
         }
-        (invoked, completed, result)
+        (invoked, completed, outcome)
     }
 
     fn fail_over(&mut self) {
