@@ -2,8 +2,6 @@
 //! `api/v3rpc/rpctypes/error.go`), so etcdctl and etcd's client libraries react to them as they do
 //! to etcd's.
 
-use crate::mvcc::MvccError;
-
 /// An error returned to a client. The Display text is etcd's message, verbatim.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -77,15 +75,6 @@ impl ApiError {
             EmptyWatcherRange => GrpcCode::InvalidArgument,
             NoLeader | Timeout | Stopped | NotLeader | LeaderChanged => GrpcCode::Unavailable,
             Unknown(_) => GrpcCode::Unknown,
-        }
-    }
-}
-
-impl From<MvccError> for ApiError {
-    fn from(e: MvccError) -> Self {
-        match e {
-            MvccError::Compacted => ApiError::Compacted,
-            MvccError::FutureRevision => ApiError::FutureRevision,
         }
     }
 }

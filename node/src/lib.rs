@@ -1,40 +1,34 @@
 //! detcd-node: one member of a detcd cluster.
 //!
 //! The same code runs in the real `detcd` binary and inside the madsim simulator. It touches the
-//! outside world only through three seams: [`clock`] (time), [`storage`] (disk) and
-//! [`transport`] plus the gRPC servers in [`node`] (network). Randomness is a seed in
+//! outside world only through three seams: [`clock`] (time), [`durable::disk`] (files) and
+//! [`consensus::transport`] plus the servers in [`node`] (network). Randomness is a seed in
 //! [`config::NodeConfig`]. Everything else is deterministic given its inputs.
 //!
-//! Layers, outermost first:
+//! Layers, outermost first; a layer imports only from the layers below it and from the shared
+//! leaves (docs/ARCHITECTURE.md draws it):
 //! - [`node`]: wires a member together and starts its tasks.
-//! - [`server`]: etcd's v3 gRPC services (validation, headers, waiting for Raft).
-//! - [`driver`]: the Raft Ready loop (persist, send, apply) around raft-rs's `RawNode`.
-//! - [`state`] and [`apply`]: the replicated state machine and etcd's KV semantics; [`lease`]:
-//!   the lease table (replicated) and the leader's lease timers; [`watch`]: watchers fed from the
-//!   store's history.
-//! - [`mvcc`]: the multi-version key-value store (pure).
+//! - [`api`]: the client-facing faces ([`api::etcd`]: etcd's v3 gRPC services).
+//! - [`consensus`]: the Raft Ready loop (persist, send, apply) around raft-rs's `RawNode`, and
+//!   the peer transport.
+//! - [`state`]: the replicated state machine (pure): what an entry carries, etcd's KV semantics,
+//!   the MVCC store, leases, watches, snapshots of it; and [`durable`]: the log's storage (disk
+//!   seam, WAL, snapshot files). Neither imports the other.
+//! - Shared leaves, imported from anywhere: [`clock`], [`config`], [`error`], [`events`],
+//!   [`types`], [`ids`], [`bugs`], [`feed`], [`pb`].
 
-pub mod apply;
+pub mod api;
+pub mod consensus;
+pub mod durable;
+pub mod node;
+pub mod state;
+
 pub mod bugs;
 pub mod clock;
 pub mod config;
-pub mod disk;
-pub mod driver;
 pub mod error;
 pub mod events;
 pub mod feed;
 pub mod ids;
-pub mod lease;
-pub mod mvcc;
-pub mod node;
 pub mod pb;
-pub mod request;
-pub mod server;
-pub mod snapshot;
-pub mod state;
-pub mod storage;
-pub mod transport;
 pub mod types;
-pub mod watch;
-pub mod wal;
-pub mod wal_log;

@@ -30,11 +30,11 @@ mod real {
     use clap::Parser;
     use detcd_node::clock::Clock;
     use detcd_node::config::{self, Limits, NodeConfig, RaftTiming};
-    use detcd_node::disk::RealDisk;
+    use detcd_node::durable::disk::RealDisk;
     use detcd_node::events::tracing_sink;
     use detcd_node::ids;
     use detcd_node::node::Node;
-    use detcd_node::wal_log::{Opened, WalLog, WalLogOptions, SNAPSHOT_COUNT_DEFAULT};
+    use detcd_node::durable::wal_log::{Opened, WalLog, WalLogOptions, SNAPSHOT_COUNT_DEFAULT};
     use std::path::Path;
     use std::process::ExitCode;
     use std::sync::Arc;

@@ -12,7 +12,7 @@
 
 use crate::clock::Clock;
 use crate::config::{NodeConfig, GRPC_OVERHEAD_BYTES};
-use crate::driver::{Command, Driver, DriverError};
+use crate::consensus::driver::{Command, Driver, DriverError};
 use crate::events::{EventSink, NodeStatus, Role};
 use crate::pb::etcdserverpb::cluster_server::ClusterServer;
 use crate::pb::etcdserverpb::kv_server::KvServer;
@@ -22,13 +22,13 @@ use crate::pb::etcdserverpb::lease_server::LeaseServer;
 use crate::pb::etcdserverpb::watch_server::WatchServer;
 use crate::pb::v3electionpb::election_server::ElectionServer;
 use crate::pb::v3lockpb::lock_server::LockServer;
-use crate::request::{MemberAttributes, Op, RequestIds};
-use crate::server::{
+use crate::state::request::{MemberAttributes, Op, RequestIds};
+use crate::api::etcd::{
     run_lessor, ClusterService, ElectionService, KvService, LeaseService, LockService, MaintenanceService, Shared, WatchService,
 };
 use crate::state::{RestoreError, StateMachine};
-use crate::storage::LogStore;
-use crate::transport::{PeerService, Transport};
+use crate::durable::log_store::LogStore;
+use crate::consensus::transport::{PeerService, Transport};
 use crate::types::{Index, MemberId, Term};
 use raft::prelude::Snapshot;
 use std::collections::BTreeMap;
@@ -93,7 +93,7 @@ impl Node {
         clock: Clock,
         events: EventSink,
     ) -> Result<Node, NodeError> {
-        let mut machine = StateMachine::new(&cfg.members, crate::lease::min_ttl_s(&cfg.timing));
+        let mut machine = StateMachine::new(&cfg.members, crate::state::lease::min_ttl_s(&cfg.timing));
         if let Some(snap) = &snapshot {
             machine.restore(&snap.data, Index(snap.get_metadata().index))?;
         }

@@ -19,7 +19,7 @@ use detcd_node::pb::v3electionpb::election_client::ElectionClient;
 use detcd_node::pb::v3electionpb::{CampaignRequest, LeaderRequest, ProclaimRequest, ResignRequest};
 use detcd_node::pb::v3lockpb::lock_client::LockClient;
 use detcd_node::pb::v3lockpb::{LockRequest, UnlockRequest};
-use detcd_node::storage::MemLog;
+use detcd_node::durable::log_store::MemLog;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;

@@ -21,7 +21,7 @@ use detcd_node::pb::etcdserverpb::{
     WatchCreateRequest, WatchRequest, WatchResponse,
 };
 use detcd_node::pb::mvccpb::Event;
-use detcd_node::storage::MemLog;
+use detcd_node::durable::log_store::MemLog;
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

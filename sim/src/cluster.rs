@@ -14,21 +14,21 @@
 //!
 //! Fault verbs on the disk: [`SimCluster::crash`] (the process dies, then the machine loses what
 //! was not synced, whole or torn), [`SimCluster::fail_fsync`], [`SimCluster::slow_disk`],
-//! [`SimCluster::corrupt_wal`]. The disk's own module doc (`detcd_node::disk::sim`) states what
+//! [`SimCluster::corrupt_wal`]. The disk's own module doc (`detcd_node::durable::disk::sim`) states what
 //! each does and what the cluster must survive.
 
 use crate::eventlog::{Entry, EventLog};
 use detcd_node::bugs::Bugs;
 use detcd_node::clock::Clock;
 use detcd_node::config::{members_of, InitialMember, Limits, NodeConfig, RaftTiming};
-use detcd_node::disk::sim::SimLatency;
-use detcd_node::disk::{CrashMode, SimDisk};
+use detcd_node::durable::disk::sim::SimLatency;
+use detcd_node::durable::disk::{CrashMode, SimDisk};
 use detcd_node::events::{EventSink, NodeEvent};
 use detcd_node::ids;
 use detcd_node::node::{Node, NodeError};
 use detcd_node::types::MemberId;
-use detcd_node::wal::{self, Kind, WalOptions, FRAME_HEADER_BYTES};
-use detcd_node::wal_log::{Opened, WalLog, WalLogOptions};
+use detcd_node::durable::wal::{self, Kind, WalOptions, FRAME_HEADER_BYTES};
+use detcd_node::durable::wal_log::{Opened, WalLog, WalLogOptions};
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::time::Instant;
@@ -251,7 +251,7 @@ impl SimCluster {
     }
 
     /// Kills node `i`'s process, then its machine loses what its disk had not synced (`mode`:
-    /// all of it, or a torn part: see `detcd_node::disk::sim`). Returns the unsynced bytes lost,
+    /// all of it, or a torn part: see `detcd_node::durable::disk::sim`). Returns the unsynced bytes lost,
     /// or `None` if the node was down already (nothing happens then).
     pub fn crash(&self, i: usize, mode: CrashMode) -> Option<u64> {
         let mut net = self.net.lock().expect("net lock");

@@ -15,7 +15,7 @@
 //!   append) broken; each node restarts from what it synced, cutting off a torn WAL tail.
 //! - clock: per-node steps and rate changes through the node's clock seam. Raft's safety must not
 //!   depend on clocks; lease expiry may (that is what the lease checks look at).
-//! - disk, through each node's simulated disk (`detcd_node::disk::sim` states its full contract):
+//! - disk, through each node's simulated disk (`detcd_node::durable::disk::sim` states its full contract):
 //!   `disk-fsync-fail` makes the node's next fsyncs fail; the node must stop rather than go on
 //!   with data it cannot vouch for, and when the fault is undone it is restarted (as a supervisor
 //!   would) and recovers from what is durable. `disk-slow` makes every disk operation of the node

@@ -6,7 +6,7 @@ use crate::cluster::SimCluster;
 use crate::eventlog::ClockChange;
 use crate::faults::{describe_fault, Action};
 use crate::scenario::{Fault, NodeRef};
-use detcd_node::disk::CrashMode;
+use detcd_node::durable::disk::CrashMode;
 use madsim::net::NetSim;
 use std::time::Duration;
 

@@ -7,8 +7,8 @@
 use detcd_check::linearizability::NoDeadline;
 use detcd_check::{check_text, Format, ModelKind, Verdict as L};
 use detcd_node::config::RaftTiming;
-use detcd_node::disk::{CrashMode, Disk};
-use detcd_node::wal;
+use detcd_node::durable::disk::{CrashMode, Disk};
+use detcd_node::durable::wal;
 use detcd_sim::checks::Verdict;
 use detcd_sim::cluster::SimCluster;
 use detcd_sim::eventlog::{Entry, EventLog};

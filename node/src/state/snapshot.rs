@@ -9,7 +9,7 @@
 //!                 order, current and compacted revisions: see `mvcc/store/image.rs`), leases
 //!                 (ID and granted TTL), members (ID, peer URLs, name, client URLs)
 //! ```
-//! The snapshot file around these bytes carries the checksum (`snapshot.rs`); postcard is a compact,
+//! The snapshot file around these bytes carries the checksum (`durable/snapshot.rs`); postcard is a compact,
 //! stable binary encoding of serde types (its 1.x wire format is specified and frozen).
 //!
 //! Not in the image, because it is not replicated state: the lessor's timers (a restored member
@@ -19,8 +19,8 @@
 //! are rebuilt from the store.
 
 use super::{MemberInfo, StateMachine};
-use crate::lease::Lessor;
-use crate::mvcc::Store;
+use crate::state::lease::Lessor;
+use crate::state::mvcc::Store;
 use crate::types::{Index, LeaseId, MemberId, Revision};
 use serde::{Deserialize, Serialize};
 
@@ -140,7 +140,7 @@ mod tests {
     use super::*;
     use crate::config::InitialMember;
     use crate::pb::etcdserverpb::{CompactionRequest, LeaseGrantRequest, PutRequest};
-    use crate::request::{MemberAttributes, Op, ReplicatedRequest};
+    use crate::state::request::{MemberAttributes, Op, ReplicatedRequest};
     use std::collections::BTreeMap;
 
     fn members() -> BTreeMap<MemberId, InitialMember> {

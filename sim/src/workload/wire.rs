@@ -184,7 +184,7 @@ const LEASE_NOT_FOUND: &str = "etcdserver: requested lease not found";
 /// etcd's message for `ErrGRPCLeaseExist` (code FailedPrecondition).
 const LEASE_EXISTS: &str = "etcdserver: lease already exists";
 /// etcd's `ErrGRPCNoLeader` (code Unavailable). detcd answers it only before proposing or
-/// starting a read (`node/src/server/mod.rs`, `Shared::propose` / `read_barrier`), so it is a
+/// starting a read (`node/src/api/etcd/mod.rs`, `Shared::propose` / `read_barrier`), so it is a
 /// definite "no effect". A server that sent it after proposing would make this unsound: if
 /// that ever changes, this line must go.
 const NO_LEADER: &str = "etcdserver: no leader";
