@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/check-file-sizes.sh
 scripts/install-test-deps.sh --client-only
 
 echo "== real build: cargo test --workspace"

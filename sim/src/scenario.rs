@@ -66,6 +66,10 @@ pub struct Scenario {
     /// pins, and the check that run must fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<Regression>,
+    /// What `sim run` was given to select this scenario: the catalog name, or the path of a file
+    /// as typed. Not part of the file; the reproduce line prints it so that it works as printed.
+    #[serde(skip)]
+    pub selector: String,
 }
 
 /// The run a regression file pins: this scenario with `seed` (and `bug` switched on) fails
@@ -333,6 +337,17 @@ impl Scenario {
         Ok(s)
     }
 
+    /// The command that reproduces a run of this scenario with `seed` (and an injected `bug`), as
+    /// typed in the shell this binary runs in: `cargo sim ...` under cargo (the workspace alias),
+    /// `sim ...` for an installed binary; the scenario as it was selected (catalog name, or the
+    /// file's path with any `--nodes`/`--duration` override).
+    pub fn reproduce(&self, seed: u64, bug: Option<&str>) -> String {
+        let program = if std::env::var_os("CARGO").is_some() { "cargo sim" } else { "sim" };
+        let selector = if self.selector.is_empty() { &self.name } else { &self.selector };
+        let bug = bug.map(|b| format!(" --bug {b}")).unwrap_or_default();
+        format!("{program} run {selector} --seed {seed}{bug}")
+    }
+
     /// Reads and parses a scenario file.
     pub fn load(file: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(file).map_err(|error| ScenarioError::Read { file: file.to_path_buf(), error })?;
@@ -435,35 +450,42 @@ impl Fault {
     }
 }
 
-/// The scenario directory: `$DETCD_SCENARIOS`, else `scenarios/` of the workspace.
+mod compiled {
+    include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
+}
+
+/// The scenario directory of the source tree (`$DETCD_SCENARIOS`, else `scenarios/` of the
+/// workspace the binary was built from): where the tests find the regression files. The binary's
+/// own catalog is compiled in ([`catalog`]) and does not read it.
 pub fn scenario_dir() -> PathBuf {
     std::env::var_os("DETCD_SCENARIOS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"))
 }
 
-/// Every scenario in the directory, sorted by name.
+/// Every scenario of the catalog, sorted by name: the `scenarios/*.toml` files as they were when
+/// the binary was built (see `build.rs`).
 pub fn catalog() -> Result<Vec<Scenario>, ScenarioError> {
-    let dir = scenario_dir();
-    let entries = std::fs::read_dir(&dir).map_err(|error| ScenarioError::Read { file: dir.clone(), error })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    files.iter().map(|f| Scenario::load(f)).collect()
+    compiled::CATALOG.iter().map(|(name, text)| from_catalog(name, text)).collect()
 }
 
-/// A scenario by name (from the catalog) or by path (anything ending in `.toml`).
+fn from_catalog(name: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let mut s = Scenario::parse(&Path::new("scenarios").join(format!("{name}.toml")), text)?;
+    s.selector = name.to_string();
+    Ok(s)
+}
+
+/// A scenario by name (from the compiled-in catalog) or by path (anything ending in `.toml`,
+/// read from the file system, relative to the current directory).
 pub fn find(name_or_path: &str) -> Result<Scenario, ScenarioError> {
     if name_or_path.ends_with(".toml") {
-        return Scenario::load(Path::new(name_or_path));
+        let mut s = Scenario::load(Path::new(name_or_path))?;
+        s.selector = name_or_path.to_string();
+        return Ok(s);
     }
-    let file = scenario_dir().join(format!("{name_or_path}.toml"));
-    if file.exists() {
-        Scenario::load(&file)
-    } else {
-        Err(ScenarioError::Unknown(name_or_path.to_string()))
+    match compiled::CATALOG.iter().find(|(name, _)| *name == name_or_path) {
+        Some((name, text)) => from_catalog(name, text),
+        None => Err(ScenarioError::Unknown(name_or_path.to_string())),
     }
 }
 

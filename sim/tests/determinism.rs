@@ -27,7 +27,8 @@ fn different_seeds_give_different_runs() {
 fn same_seed_same_output_across_processes() {
     let sim = env!("CARGO_BIN_EXE_sim");
     let once = || {
-        let out = Command::new(sim).args(["run", "split-brain", "--seed", "7"]).output().expect("sim runs");
+        let dir = std::env::temp_dir().join("detcd-determinism-across-processes");
+        let out = Command::new(sim).args(["run", "split-brain", "--seed", "7", "--out"]).arg(&dir).output().expect("sim runs");
         assert!(out.status.success(), "sim failed: {}", String::from_utf8_lossy(&out.stderr));
         out.stdout
     };

@@ -25,7 +25,7 @@ fn out_dir(name: &str) -> PathBuf {
 fn split_brain_report_shows_the_isolated_old_leader_and_the_new_term() {
     let s = find("split-brain").unwrap();
     let out = run(&s, 42).unwrap();
-    let data = RunData::of(&s, 42, &out);
+    let data = RunData::of(&s, 42, &out, None);
     let r = report::render(&data).expect("renders");
     let svg = &r.raft_svg;
     for lane in ["network", "leader", "n1", "n2", "n3"] {
@@ -57,7 +57,7 @@ fn the_same_run_gives_the_same_report_files() {
     for d in &dirs {
         let _ = std::fs::remove_dir_all(d);
         let out = run(&s, 42).unwrap();
-        report::write_run_report(d, &RunData::of(&s, 42, &out)).expect("writes");
+        report::write_run_report(d, &RunData::of(&s, 42, &out, None)).expect("writes");
     }
     for f in FILES {
         let a = std::fs::read(dirs[0].join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
@@ -88,7 +88,7 @@ fn a_violation_and_ten_thousand_operations_render_for_the_browser_check() {
         n = steps.len()
     );
     let verdicts = vec![("linearizability", Verdict::Fail(text))];
-    let data = RunData { scenario: &s, seed: 42, header: &out.header, log: &out.log, history: Some(h), verdicts: &verdicts };
+    let data = RunData { scenario: &s, seed: 42, header: &out.header, log: &out.log, history: Some(h), verdicts: &verdicts, bug: None };
     let r = report::render(&data).expect("renders");
     assert!(r.html.contains("id=\"tl-violation\"") && r.analysis.named.offending.len() == 1 && r.analysis.named.prefix.len() == 1);
     r.write(&out_dir("report-split-brain-seed42-violation")).expect("writes");

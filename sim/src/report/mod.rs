@@ -56,12 +56,14 @@ pub struct RunData<'a> {
     pub log: &'a EventLog,
     pub history: Option<&'a History>,
     pub verdicts: &'a [(&'static str, Verdict)],
+    /// The injected bug the run had switched on, if any (by name).
+    pub bug: Option<&'a str>,
 }
 
 #[cfg(madsim)]
 impl<'a> RunData<'a> {
-    pub fn of(scenario: &'a Scenario, seed: u64, run: &'a crate::run::RunOutput) -> RunData<'a> {
-        RunData { scenario, seed, header: &run.header, log: &run.log, history: run.history.as_ref(), verdicts: &run.verdicts }
+    pub fn of(scenario: &'a Scenario, seed: u64, run: &'a crate::run::RunOutput, bug: Option<&'a str>) -> RunData<'a> {
+        RunData { scenario, seed, header: &run.header, log: &run.log, history: run.history.as_ref(), verdicts: &run.verdicts, bug }
     }
 }
 
@@ -99,7 +101,7 @@ impl<'a> Analysis<'a> {
 
     /// The command that reproduces the run.
     pub fn reproduce(&self) -> String {
-        format!("cargo sim run {} --seed {}", self.data.scenario.name, self.data.seed)
+        self.data.scenario.reproduce(self.data.seed, self.data.bug)
     }
 
     /// The most severe verdict's exit code (safety 1 > liveness 4 > unknown 3 > pass 0).

@@ -64,6 +64,7 @@ impl Fixture {
             log: &self.log,
             history: Some(&self.history),
             verdicts: &self.verdicts,
+            bug: None,
         }
     }
 }

@@ -29,26 +29,6 @@ pub fn clients_png(path: &std::path::Path, f: &ClientsFigure) -> Result<(), Plot
     draw_clients(&root, f).and_then(|_| root.present().map_err(err)).map_err(|why| PlotError { figure: "clients", why })
 }
 
-/// The network fault windows, crashed nodes and leaderless stretches, as bands behind a chart.
-fn fault_bands<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<DB, Cartesian2d<RangedCoordf64, Y>>,
-    story: &Story,
-    raft: &RaftSummary,
-    y_lo: f64,
-    y_hi: f64,
-) -> R<()> {
-    for w in story.windows_of(WindowKind::Network) {
-        chart.draw_series([Rectangle::new([(secs(w.start), y_lo), (secs(w.end), y_hi)], FAULT_RED.mix(0.10).filled())]).map_err(err)?;
-    }
-    for w in story.windows_of(WindowKind::Down) {
-        chart.draw_series([Rectangle::new([(secs(w.start), y_lo), (secs(w.end), y_hi)], DOWN_BAND.mix(0.10).filled())]).map_err(err)?;
-    }
-    for (a, b) in &raft.leaderless {
-        chart.draw_series([Rectangle::new([(secs(*a), y_lo), (secs(*b), y_hi)], NO_LEADER.mix(0.45).filled())]).map_err(err)?;
-    }
-    Ok(())
-}
-
 fn draw_clients<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &ClientsFigure) -> R<()> {
     root.fill(&WHITE).map_err(err)?;
     draw_title(root, f.title, f.subtitle)?;

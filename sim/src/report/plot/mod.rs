@@ -15,7 +15,7 @@
 //! (no system fonts are read).
 
 use super::raft::RaftSummary;
-use super::story::{Mark, RoleSpan, Story, WindowKind};
+use super::story::{Story, WindowKind};
 use crate::history::Stats;
 use detcd_node::events::Role;
 use plotters::coord::types::RangedCoordf64;
@@ -105,6 +105,7 @@ fn text_style(size: f64, colour: RGBColor, h: HPos, v: VPos) -> TextStyle<'stati
 
 /// What the raft figure needs.
 
+/// A chart over simulated time, aligned with the others (same margins and label area).
 fn time_chart<'a, 'b, DB: DrawingBackend>(area: &'a DrawingArea<DB, Shift>, caption: &str) -> ChartBuilder<'a, 'b, DB> {
     let mut b = ChartBuilder::on(area);
     b.margin_left(16).margin_right(40).margin_top(8).x_label_area_size(36).y_label_area_size(LABEL_AREA_PX).caption(caption, (FAMILY, 20));
@@ -133,6 +134,33 @@ fn time_mesh<DB: DrawingBackend, Y: Ranged + ValueFormatter<Y::ValueType>>(
 }
 
 /// What the clients figure needs.
+
+fn draw_title<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, subtitle: &str) -> R<()> {
+    root.draw_text(title, &text_style(30.0, INK, HPos::Left, VPos::Top), (24, 16)).map_err(err)?;
+    let sub: String = subtitle.chars().take(190).collect();
+    root.draw_text(&sub, &text_style(17.0, RGBColor(90, 90, 90), HPos::Left, VPos::Top), (24, 56)).map_err(err)?;
+    Ok(())
+}
+
+/// The network fault windows, crashed nodes and leaderless stretches, as bands behind a chart.
+fn fault_bands<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<DB, Cartesian2d<RangedCoordf64, Y>>,
+    story: &Story,
+    raft: &RaftSummary,
+    y_lo: f64,
+    y_hi: f64,
+) -> R<()> {
+    for w in story.windows_of(WindowKind::Network) {
+        chart.draw_series([Rectangle::new([(secs(w.start), y_lo), (secs(w.end), y_hi)], FAULT_RED.mix(0.10).filled())]).map_err(err)?;
+    }
+    for w in story.windows_of(WindowKind::Down) {
+        chart.draw_series([Rectangle::new([(secs(w.start), y_lo), (secs(w.end), y_hi)], DOWN_BAND.mix(0.10).filled())]).map_err(err)?;
+    }
+    for (a, b) in &raft.leaderless {
+        chart.draw_series([Rectangle::new([(secs(*a), y_lo), (secs(*b), y_hi)], NO_LEADER.mix(0.45).filled())]).map_err(err)?;
+    }
+    Ok(())
+}
 
 mod clients;
 mod raft;

@@ -1,6 +1,7 @@
 //! The Raft figure: a network row, a leader row, one lane per node, and the terms chart.
 
 use super::*;
+use crate::report::story::{Mark, RoleSpan};
 
 pub struct RaftFigure<'a> {
     pub title: &'a str,
@@ -28,12 +29,6 @@ pub fn raft_png(path: &std::path::Path, f: &RaftFigure) -> Result<(), PlotError>
     draw_raft(&root, f).and_then(|_| root.present().map_err(err)).map_err(|why| PlotError { figure: "raft", why })
 }
 
-fn draw_title<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, subtitle: &str) -> R<()> {
-    root.draw_text(title, &text_style(30.0, INK, HPos::Left, VPos::Top), (24, 16)).map_err(err)?;
-    let sub: String = subtitle.chars().take(190).collect();
-    root.draw_text(&sub, &text_style(17.0, RGBColor(90, 90, 90), HPos::Left, VPos::Top), (24, 56)).map_err(err)?;
-    Ok(())
-}
 
 /// Diagonal hatching inside a pixel rectangle.
 fn hatch<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, (x0, y0): (i32, i32), (x1, y1): (i32, i32), colour: RGBAColor, gap: i32) -> R<()> {
@@ -417,5 +412,3 @@ fn draw_raft_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> R<()> 
     item("no leader", &swatch(NO_LEADER.to_rgba()))?;
     Ok(())
 }
-
-/// A chart over simulated time, aligned with the others (same margins and label area).
