@@ -56,11 +56,22 @@ pub enum Bug {
     /// A lock holder keeps writing after its lease expired and another client took the lock: the
     /// writes are not fenced by the lock's revision (the Jepsen etcd lock finding).
     UnfencedLock,
+    /// A keep-alive or a time-to-live query is answered from the member's own lease timers
+    /// without first confirming, by a quorum round begun after the request arrived, that it still
+    /// leads: a deposed leader that has not yet heard of the new term renews a lease the real
+    /// leader never hears of (etcd issue 15247; detcd seed 933 of all-faults-5-nodes).
+    StaleLeaderRenewsLease,
+    /// A new leader takes over the lease timers as soon as it is elected and, trusting its fresh
+    /// election, answers keep-alives from them without the quorum round (which would have waited
+    /// for the entries committed before its term to be applied); and the lessor proposes expiries
+    /// without confirming it still leads: a deposed leader's expiry, committed by the new leader,
+    /// deletes a lease just renewed (etcd issue 12528; detcd seed 931).
+    StaleExpiryHonoured,
 }
 
 impl Bug {
     /// Every bug, in catalog order.
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 14] = [
         Bug::StaleFollowerRead,
         Bug::LeaseReadUnderSkew,
         Bug::AckBeforeFsync,
@@ -73,6 +84,8 @@ impl Bug {
         Bug::SkipDirFsync,
         Bug::ServeAfterStepDown,
         Bug::UnfencedLock,
+        Bug::StaleLeaderRenewsLease,
+        Bug::StaleExpiryHonoured,
     ];
 
     /// The bug's name on the command line and in reports.
@@ -90,11 +103,13 @@ impl Bug {
             Bug::SkipDirFsync => "skip-dir-fsync",
             Bug::ServeAfterStepDown => "serve-after-step-down",
             Bug::UnfencedLock => "unfenced-lock",
+            Bug::StaleLeaderRenewsLease => "stale-leader-renews-lease",
+            Bug::StaleExpiryHonoured => "stale-expiry-honoured",
         }
     }
 
-    fn bit(self) -> u16 {
-        1 << (self as u16)
+    fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
 
@@ -123,7 +138,7 @@ impl FromStr for Bug {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Bugs {
     #[cfg(madsim)]
-    bits: u16,
+    bits: u32,
 }
 
 impl Bugs {

@@ -46,6 +46,19 @@ pub struct NodeStatus {
     pub leader: Option<MemberId>,
     pub commit: Index,
     pub applied: Index,
+    /// While this node leads: the index of the first entry of its term (the empty entry raft-rs
+    /// appends on election). Every entry committed before the term began lies below it. `None`
+    /// unless leader.
+    pub term_start: Option<Index>,
+}
+
+impl NodeStatus {
+    /// Whether this node leads and has applied every entry committed before its term began (its
+    /// term's first entry included): only then may it act on replicated state as the leader of
+    /// this term, e.g. take over the lease timers (see `state::lease`).
+    pub fn lead_ready(&self) -> bool {
+        self.role == Role::Leader && self.term_start.is_some_and(|start| self.applied >= start)
+    }
 }
 
 /// Something that happened inside a node, reported as it happens.
@@ -76,8 +89,10 @@ pub enum NodeEvent {
     StartFailed { id: MemberId, reason: String },
     /// The node applied the end of a lease (its keys deleted): a client's revoke, or with
     /// `expired` the primary lessor's expiry. `revision` is the store's revision after it. Not
-    /// emitted for a revoke or expiry that found the lease already gone.
-    LeaseEnded { id: MemberId, lease: i64, revision: i64, expired: bool },
+    /// emitted for a revoke or expiry that found the lease already gone. `request` is the ID of
+    /// the entry that ended it (its top 16 bits are the low 16 bits of the proposing member's ID,
+    /// `state::request::RequestIds`), so an inspector can tell who decided an expiry.
+    LeaseEnded { id: MemberId, lease: i64, revision: i64, expired: bool, request: u64 },
     /// The node saved a snapshot of its state machine at `index` and compacted its log.
     SnapshotSaved { id: MemberId, index: Index },
     /// The node replaced its state machine with a snapshot the leader sent (it was too far
@@ -114,8 +129,8 @@ pub fn tracing_sink() -> EventSink {
             "recovered the log from the data directory"
         ),
         NodeEvent::StartFailed { id, reason } => tracing::error!(member = %id, %reason, "refusing to start"),
-        NodeEvent::LeaseEnded { id, lease, revision, expired } => {
-            tracing::debug!(member = %id, lease, revision, expired, "lease ended")
+        NodeEvent::LeaseEnded { id, lease, revision, expired, request } => {
+            tracing::debug!(member = %id, lease, revision, expired, request, "lease ended")
         }
         NodeEvent::SnapshotSaved { id, index } => tracing::info!(member = %id, index = index.0, "saved a snapshot, log compacted"),
         NodeEvent::SnapshotInstalled { id, index, term } => {

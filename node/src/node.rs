@@ -106,6 +106,7 @@ impl Node {
             leader: None,
             commit: applied,
             applied,
+            term_start: None,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(COMMAND_QUEUE_MAX);

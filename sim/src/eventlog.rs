@@ -42,6 +42,9 @@ pub struct LeaseEnd {
     pub revision: i64,
     /// Ended by the primary lessor's expiry, not by a client's revoke.
     pub expired: bool,
+    /// The node that proposed the entry ending it (from the request ID's member bits), if its
+    /// member ID's low 16 bits are unique in the cluster.
+    pub proposer: Option<usize>,
 }
 
 /// A node's clock as it read right after the simulator changed it. Every node's clock reads 0
@@ -96,6 +99,17 @@ impl EventLog {
         *self.names.get(&id).unwrap_or_else(|| panic!("unknown member {id}"))
     }
 
+    /// The node whose member ID carries the top 16 bits of request ID `request`
+    /// (`detcd_node::state::request::RequestIds`), if exactly one does.
+    pub fn node_of_request(&self, request: u64) -> Option<usize> {
+        let prefix = request >> 48;
+        let mut matching = self.names.iter().filter(|(id, _)| id.0 & 0xffff == prefix);
+        match (matching.next(), matching.next()) {
+            (Some((_, node)), None) => Some(*node),
+            _ => None,
+        }
+    }
+
     pub fn record_node_event(&mut self, at: Duration, e: &NodeEvent) {
         match e {
             NodeEvent::RoleChanged { id, term, role, leader } => {
@@ -136,9 +150,10 @@ impl EventLog {
                 let node = self.node_of(*id);
                 self.lines.push((at, Entry::Note(format!("n{} refused to start: {reason}", node + 1))));
             }
-            NodeEvent::LeaseEnded { id, lease, revision, expired } => {
+            NodeEvent::LeaseEnded { id, lease, revision, expired, request } => {
                 let node = self.node_of(*id);
-                self.lease_ends.push(LeaseEnd { at, node, lease: *lease, revision: *revision, expired: *expired });
+                let proposer = self.node_of_request(*request);
+                self.lease_ends.push(LeaseEnd { at, node, lease: *lease, revision: *revision, expired: *expired, proposer });
             }
             NodeEvent::SnapshotSaved { id, index } => {
                 let node = self.node_of(*id);
@@ -199,6 +214,15 @@ impl EventLog {
     pub fn leader_at(&self, at: Duration) -> Option<usize> {
         let roles = self.roles_at(at);
         roles.iter().filter(|(_, (_, role, _))| *role == Role::Leader).max_by_key(|(_, (term, _, _))| *term).map(|(n, _)| *n)
+    }
+
+    /// Whether node `node` believed itself leader at some moment in `[from, to]`.
+    pub fn led_during(&self, node: usize, from: Duration, to: Duration) -> bool {
+        let led_at_start = self.roles_at(from).get(&node).is_some_and(|(_, role, _)| *role == Role::Leader);
+        led_at_start
+            || self.lines.iter().any(|(t, e)| {
+                *t > from && *t <= to && matches!(e, Entry::Role { node: n, role: Role::Leader, .. } if *n == node)
+            })
     }
 
     /// The node that is leader in the highest term any node reports, if it still believes so.

@@ -79,3 +79,8 @@ fn an_old_leader_serving_reads_after_stepping_down_is_not_linearizable() {
 fn a_lock_holder_writing_unfenced_after_its_lease_ended_breaks_exclusion() {
     caught("unfenced-lock", "lock-contention", 1, "lock-exclusion");
 }
+
+#[test]
+fn a_deposed_leader_renewing_from_its_stale_timers_lets_a_lease_die_early() {
+    caught("stale-leader-renews-lease", "lease-renew-slow-isolated-leader", 4, "no-early-lease-expiry");
+}

@@ -113,6 +113,8 @@ pub struct Driver<S: LogStore> {
     bugs: Bugs,
     /// The term in which this node last led (for the `serve-after-step-down` bug only).
     led_in: Option<Term>,
+    /// While leading: the index of the first entry of this term (`NodeStatus::term_start`).
+    term_start: Option<Index>,
 }
 
 impl<S: LogStore> Driver<S> {
@@ -173,6 +175,7 @@ impl<S: LogStore> Driver<S> {
             last_seen: (Term(0), Role::Follower, None),
             bugs,
             led_in: None,
+            term_start: None,
         };
         driver.randomize_election_timeout();
         driver.observe();
@@ -352,15 +355,29 @@ impl<S: LogStore> Driver<S> {
         if now.1 == Role::Leader {
             self.led_in = Some(now.0);
         }
+        self.term_start = (now.1 == Role::Leader).then(|| self.first_index_of_term());
         (self.events)(&NodeEvent::RoleChanged { id: self.id, term: now.0, role: now.1, leader: now.2 });
         self.publish_status();
+    }
+
+    /// The index of the first entry of the current term in this node's log. Called when it becomes
+    /// leader: raft-rs has just appended its empty entry of the term, so the scan is one step.
+    fn first_index_of_term(&self) -> Index {
+        let log = &self.raw.raft.raft_log;
+        let term = self.raw.raft.term;
+        let mut i = log.last_index();
+        while i > log.first_index() && log.term(i - 1).is_ok_and(|t| t == term) {
+            i -= 1;
+        }
+        Index(i)
     }
 
     fn publish_status(&self) {
         let r = &self.raw.raft;
         let applied = self.state.lock().expect("state lock").applied();
         let (term, role, leader) = self.last_seen;
-        self.status_tx.send_replace(NodeStatus { id: self.id, term, role, leader, commit: Index(r.raft_log.committed), applied });
+        let commit = Index(r.raft_log.committed);
+        self.status_tx.send_replace(NodeStatus { id: self.id, term, role, leader, commit, applied, term_start: self.term_start });
     }
 
     /// Handles one Ready in the order persist -> (disk time) -> send -> apply, then saves a
@@ -483,7 +500,7 @@ impl<S: LogStore> Driver<S> {
                     let result = state.apply(index, req);
                     if let (Some((lease, expired)), Ok(Applied::LeaseRevoke(r))) = (lease_end, &result) {
                         let revision = r.header.as_ref().map_or(0, |h| h.revision);
-                        (self.events)(&NodeEvent::LeaseEnded { id: self.id, lease, revision, expired });
+                        (self.events)(&NodeEvent::LeaseEnded { id: self.id, lease, revision, expired, request: id });
                     }
                     if let Some(reply) = self.proposals.remove(&id) {
                         let _ = reply.send(result);

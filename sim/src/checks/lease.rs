@@ -5,24 +5,30 @@
 //!   read at a revision `>= R` returns a key attached to `L`. Linearizability implies this too,
 //!   but this check needs no search: it still answers when the linearizability check runs out
 //!   of budget, and it names the key and the lease.
-//! - **No lease expires before its TTL by the leader's clock** ([`no_early_expiry`]): for every
-//!   lease the cluster expired, the time from the moment its grant, or the latest keep-alive
-//!   that was answered with a TTL above 0, was sent to the moment a member first applied its
-//!   expiry, measured on the clock of the member leading at that moment
-//!   (per the role reports; the local times come from the simulator's record of every clock
-//!   change, [`EventLog::local_time`]), is at least the TTL the client asked for. The TTL can
-//!   only start after the grant was sent, and the lessor only expires a lease after its TTL by
-//!   its own clock, so a correct cluster always passes. Drift counts: a leader whose clock runs
-//!   fast expires leases early in real time, and is right by its own clock. A lease whose judge
-//!   clock jumped between grant and expiry is not judged (a jump is the clock's doing, not the
-//!   lessor's), and neither is one that expired while no member believed it led.
+//! - **No lease expires before its TTL by the deciding member's clock** ([`no_early_expiry`]):
+//!   for every lease the cluster expired, the time from the moment its grant, or the latest
+//!   keep-alive that was answered with a TTL above 0, was sent to the moment a member first
+//!   applied its expiry, measured on the clock of the member that proposed the expiry (the
+//!   member bits of the entry's request ID; the local times come from the simulator's record of
+//!   every clock change, [`EventLog::local_time`]), is at least the TTL the client asked for.
+//!   The TTL can only start after the grant was sent, the proposer only expires a lease after
+//!   its TTL by its own clock counted from its own renewal or promotion (both after the send),
+//!   and the first apply comes after the proposal, so a correct cluster always passes. Drift
+//!   counts: a leader whose clock runs fast expires leases early in real time, and is right by
+//!   its own clock. A lease whose judge clock jumped between grant and expiry is not judged (a
+//!   jump is the clock's doing, not the lessor's). Without a known proposer (member IDs whose
+//!   low 16 bits collide), the leader at the moment of the first apply judges. An expiry
+//!   proposed by a member that did not lead at any moment while the lease lived fails outright:
+//!   only the primary lessor decides expiries.
 //!
 //! A keep-alive answered by a member that was no longer leader (and did not check) renews a lease
 //! the real leader never hears of: this check catches that (etcd 3.5 added `ensureLeadership`
 //! to `LeaseRenew` for it, etcd issue 15247).
 //!
-//! Limits: when leadership changes while an expiry is in flight, the new leader's clock judges the old
-//! leader's decision (a false alarm is possible only if the two clocks ran at different rates).
+//! Judging by the proposer's clock matters when leadership changes while an expiry is in flight:
+//! the new leader's clock used to judge the old leader's decision, a false alarm when the two
+//! clocks ran at different rates (all-faults-5-nodes seed 581: the new leader's clock had run at
+//! 0.56x).
 
 use super::Verdict;
 use crate::eventlog::EventLog;
@@ -125,7 +131,30 @@ pub fn no_early_expiry(history: &History, log: &EventLog) -> Verdict {
         let Some(&(granted, ttl_s, client)) = grants.get(&e.lease) else {
             return Verdict::Fail(format!("n{} expired lease {} at {:.3}s, which no client asked for", e.node + 1, e.lease, e.at.as_secs_f64()));
         };
-        let Some(judge) = log.leader_at(e.at) else { continue };
+        // The member that decided the expiry judges it by its own clock, and it must have led while
+        // the lease lived: only the primary lessor expires leases. Without a known proposer, the
+        // leader at the moment of the first apply judges.
+        if granted >= e.at {
+            // A member had applied the expiry (so it was committed) before this renewal was sent;
+            // a leader that confirmed its leadership afterwards has applied it too: TTL 0.
+            return Verdict::Fail(format!(
+                "lease {} was renewed with a TTL above 0 by client {client}'s keep-alive sent at {:.3}s, after n{} had applied its expiry at {:.3}s",
+                e.lease,
+                granted.as_secs_f64(),
+                e.node + 1,
+                e.at.as_secs_f64()
+            ));
+        }
+        if let Some(p) = e.proposer.filter(|p| !log.led_during(*p, granted, e.at)) {
+            return Verdict::Fail(format!(
+                "lease {} (TTL {ttl_s}s, granted or renewed by client {client} at {:.3}s) was expired by n{}, which did not lead at any moment from then until the expiry was applied ({:.3}s)",
+                e.lease,
+                granted.as_secs_f64(),
+                p + 1,
+                e.at.as_secs_f64()
+            ));
+        }
+        let Some(judge) = e.proposer.or_else(|| log.leader_at(e.at)) else { continue };
         if log.last_jump(judge, e.at).is_some_and(|j| j > granted) {
             continue;
         }
@@ -134,7 +163,7 @@ pub fn no_early_expiry(history: &History, log: &EventLog) -> Verdict {
         let ttl = Duration::from_secs(ttl_s.max(0) as u64);
         if lived_ns + (CLOCK_SLACK.as_nanos() as i128) < ttl.as_nanos() as i128 {
             return Verdict::Fail(format!(
-                "lease {} (TTL {ttl_s}s, granted or renewed by client {client} at {:.3}s) expired at {:.3}s, first applied by n{}: only {:.3}s later by the clock of the leader n{}",
+                "lease {} (TTL {ttl_s}s, granted or renewed by client {client} at {:.3}s) expired at {:.3}s, first applied by n{}: only {:.3}s later by the clock of n{}, which decided the expiry",
                 e.lease,
                 granted.as_secs_f64(),
                 e.at.as_secs_f64(),
@@ -171,7 +200,7 @@ mod tests {
     }
 
     fn end(l: &mut EventLog, at: u64, node: usize, lease: i64, revision: i64, expired: bool) {
-        l.lease_ends.push(LeaseEnd { at: ms(at), node, lease, revision, expired });
+        l.lease_ends.push(LeaseEnd { at: ms(at), node, lease, revision, expired, proposer: None });
     }
 
     fn step(request: Request, invoked: u64, completed: u64, response: Response) -> Step {
@@ -239,6 +268,48 @@ mod tests {
         jumped.clock_changes.push(ClockChange { at: ms(1500), node: 0, local_ns: 9_000_000_000, rate: 1.0, jumped: true });
         end(&mut jumped, 2000, 0, 7, 3, true);
         assert!(matches!(no_early_expiry(&history(4000, 3, false), &jumped), Verdict::Skipped(_)));
+    }
+
+    #[test]
+    fn the_member_that_decided_the_expiry_is_the_judge() {
+        // n1 leads and expires lease 7 by its own clock; n2, whose clock ran at 0.5x, leads when the
+        // expiry is first applied (all-faults-5-nodes seed 581). n1's clock is the judge.
+        let mut l = log();
+        l.record(ms(3000), Entry::Role { node: 1, term: Term(2), role: Role::Leader, leader: Some(1) });
+        l.clock_changes.push(ClockChange { at: ms(500), node: 1, local_ns: 500_000_000, rate: 0.5, jumped: false });
+        l.lease_ends.push(LeaseEnd { at: ms(3200), node: 1, lease: 7, revision: 3, expired: true, proposer: Some(0) });
+        assert_eq!(no_early_expiry(&history(4000, 3, false), &l), Verdict::Pass);
+        // Decided by n2 on its slow clock: early by that clock.
+        l.lease_ends[0].proposer = Some(1);
+        let v = no_early_expiry(&history(4000, 3, false), &l);
+        assert!(matches!(&v, Verdict::Fail(w) if w.contains("clock of n2")), "{v:?}");
+    }
+
+    #[test]
+    fn an_expiry_decided_by_a_member_that_never_led_fails() {
+        // n1 leads throughout; n3 proposes the expiry (a follower expiring by its own clock).
+        let mut l = log();
+        l.lease_ends.push(LeaseEnd { at: ms(3200), node: 0, lease: 7, revision: 3, expired: true, proposer: Some(2) });
+        let v = no_early_expiry(&history(4000, 3, false), &l);
+        assert!(matches!(&v, Verdict::Fail(w) if w.contains("n3, which did not lead")), "{v:?}");
+    }
+
+    #[test]
+    fn a_renewal_sent_after_the_expiry_was_applied_fails() {
+        let mut h = history(4000, 3, false);
+        let mut l = log();
+        l.lease_ends.push(LeaseEnd { at: ms(3200), node: 1, lease: 7, revision: 3, expired: true, proposer: Some(0) });
+        h.ops.push(vec![ClientOp {
+            client: 2,
+            kind: OpKind::LeaseKeepalive,
+            member: 0,
+            steps: vec![],
+            watch: None,
+            lock: None,
+            keepalive: Some(KeepAliveRecord { lease: LeaseId(7), invoked: ms(3300), completed: ms(3310), outcome: Outcome::Ok(Renewal { ttl: 2 }) }),
+        }]);
+        let v = no_early_expiry(&h, &l);
+        assert!(matches!(&v, Verdict::Fail(w) if w.contains("after n2 had applied its expiry")), "{v:?}");
     }
 
     #[test]

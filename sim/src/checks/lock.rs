@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn a_lease_end_releases_the_lock_and_fences_later_writes() {
         let mut l = log();
-        l.lease_ends.push(LeaseEnd { at: Duration::from_millis(600), node: 0, lease: 1, revision: 6, expired: true });
+        l.lease_ends.push(LeaseEnd { at: Duration::from_millis(600), node: 0, lease: 1, revision: 6, expired: true, proposer: Some(0) });
         // Client 0's lease ended at 6; client 1 took the lock at 7; client 0's fenced write at
         // 8 failed (the txn did not succeed): a pass.
         let fenced = check(hold(0, 5, vec![write(8, false)], Some(ok(9))), hold(1, 7, vec![], Some(ok(10))), &l);

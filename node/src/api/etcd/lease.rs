@@ -138,16 +138,52 @@ impl Lease for LeaseService {
     }
 }
 
-/// What the primary says about a lease, or that this member is not it.
-enum Local<T> {
-    Answer(T),
+/// Whether this member may answer for the lease timers, and in which term.
+enum Standing {
+    /// It keeps the timers for its current term and has confirmed, by a quorum round begun after
+    /// the request arrived, that it still leads in that term.
+    Confirmed(Term),
+    /// It leads but has not taken over the timers yet (it is still applying the entries committed
+    /// before its term), or the confirmation failed: ask again shortly.
+    NotYet,
+    /// It does not lead: the leader answers.
     AskLeader,
-    /// Expired, revoke on its way: wait for the state to move and ask again.
-    WaitRevoke,
 }
 
-/// Renews lease `id` at the primary: here if this member is it, else at the leader. Returns the
-/// TTL, 0 if the lease does not exist (any more).
+/// Decides this member's [`Standing`] for a lease request that has arrived (module doc of
+/// `state::lease`: why a renewal needs the confirmation).
+async fn standing(shared: &Shared) -> Standing {
+    let primary = shared.state().lessor.primary_term();
+    if shared.bugs.has(Bug::StaleLeaderRenewsLease) {
+        // BUG stale-leader-renews-lease: the member's own timers answer, confirmed by nothing.
+        return primary.map_or(Standing::AskLeader, Standing::Confirmed);
+    }
+    let status = *shared.status.borrow();
+    if status.role != Role::Leader {
+        return Standing::AskLeader;
+    }
+    if shared.bugs.has(Bug::StaleExpiryHonoured) && primary == Some(status.term) && !status.lead_ready() {
+        // BUG stale-expiry-honoured: "just elected, so surely the leader": no quorum round, which
+        // would have waited for the entries committed before this term to be applied.
+        return Standing::Confirmed(status.term);
+    }
+    match primary {
+        Some(term) if term == status.term && shared.ensure_leadership(term).await => Standing::Confirmed(term),
+        _ => Standing::NotYet,
+    }
+}
+
+/// What the primary says about a lease.
+enum Local<T> {
+    Answer(T),
+    /// Expired, revoke on its way: wait for the state to move and ask again.
+    WaitRevoke,
+    /// The timers changed hands since the confirmation (a new term): confirm again.
+    Again,
+}
+
+/// Renews lease `id` at the primary: here if this member is it (after confirming it still leads),
+/// else at the leader. Returns the TTL, 0 if the lease does not exist (any more).
 ///
 /// # Errors
 /// `Timeout` if no primary answered within the request timeout.
@@ -155,15 +191,33 @@ async fn renew(shared: &Shared, id: LeaseId) -> Result<i64, ApiError> {
     let attempt = async {
         let mut progress = shared.state().subscribe();
         loop {
+            let term = match standing(shared).await {
+                Standing::Confirmed(term) => term,
+                Standing::NotYet => {
+                    shared.clock.sleep(RETRY_PAUSE).await;
+                    continue;
+                }
+                Standing::AskLeader => match forward_renew(shared, id).await {
+                    Some(ttl) => return Ok(ttl),
+                    None => {
+                        shared.clock.sleep(RETRY_PAUSE).await;
+                        continue;
+                    }
+                },
+            };
             let local = {
                 let now = shared.clock.now();
                 let mut guard = shared.state();
                 let st = &mut *guard;
-                match st.lessor.renew(&st.leases, id, now) {
-                    Ok(ttl) => Local::Answer(ttl),
-                    Err(RenewError::NotFound) => Local::Answer(0),
-                    Err(RenewError::Expired) => Local::WaitRevoke,
-                    Err(RenewError::NotPrimary) => Local::AskLeader,
+                if st.lessor.primary_term() != Some(term) {
+                    Local::Again
+                } else {
+                    match st.lessor.renew(&st.leases, id, now) {
+                        Ok(ttl) => Local::Answer(ttl),
+                        Err(RenewError::NotFound) => Local::Answer(0),
+                        Err(RenewError::Expired) => Local::WaitRevoke,
+                        Err(RenewError::NotPrimary) => Local::Again,
+                    }
                 }
             };
             match local {
@@ -171,10 +225,7 @@ async fn renew(shared: &Shared, id: LeaseId) -> Result<i64, ApiError> {
                 Local::WaitRevoke => {
                     let _ = progress.changed().await;
                 }
-                Local::AskLeader => match forward_renew(shared, id).await {
-                    Some(ttl) => return Ok(ttl),
-                    None => shared.clock.sleep(RETRY_PAUSE).await,
-                },
+                Local::Again => {}
             }
         }
     };
@@ -189,55 +240,60 @@ async fn forward_renew(shared: &Shared, id: LeaseId) -> Option<i64> {
     Some(resp.ttl)
 }
 
+/// The lease's remaining TTL from the primary, confirmed as for [`renew`].
 async fn time_to_live(shared: &Shared, r: LeaseTimeToLiveRequest) -> Result<LeaseTimeToLiveResponse, ApiError> {
     let id = LeaseId(r.id);
     let attempt = async {
         loop {
-            let local = {
-                let now = shared.clock.now();
-                let mut guard = shared.state();
-                let st = &mut *guard;
-                let rev = st.kv.current_revision();
-                match st.lessor.remaining(&st.leases, id, now) {
-                    Ok(left) => {
-                        let lease = st.leases.get(id).expect("the lessor found it");
-                        Local::Answer(LeaseTimeToLiveResponse {
-                            header: shared.header(rev),
-                            id: id.0,
-                            // etcd truncates: a lease with 299.9 s left shows 299.
-                            ttl: left.as_secs() as i64,
-                            granted_ttl: lease.ttl_s,
-                            keys: if r.keys { lease.keys.iter().cloned().collect() } else { vec![] },
-                        })
-                    }
-                    // etcd answers a missing lease with TTL -1 and no error.
-                    Err(RenewError::NotFound) => {
-                        Local::Answer(LeaseTimeToLiveResponse { header: shared.header(rev), id: id.0, ttl: -1, ..Default::default() })
-                    }
-                    Err(RenewError::NotPrimary) => Local::AskLeader,
-                    Err(RenewError::Expired) => unreachable!("remaining() does not report expiry"),
+            let term = match standing(shared).await {
+                Standing::Confirmed(term) => term,
+                Standing::NotYet => {
+                    shared.clock.sleep(RETRY_PAUSE).await;
+                    continue;
                 }
-            };
-            match local {
-                Local::Answer(resp) => return Ok(resp),
-                Local::WaitRevoke => unreachable!(),
-                Local::AskLeader => {
+                Standing::AskLeader => {
                     if let Some(channel) = shared.leader_channel().await {
-                        if let Ok(resp) = LeaseClient::new(channel).lease_time_to_live(r).await {
+                        if let Ok(resp) = LeaseClient::new(channel).lease_time_to_live(r.clone()).await {
                             return Ok(resp.into_inner());
                         }
                     }
                     shared.clock.sleep(RETRY_PAUSE).await;
+                    continue;
                 }
+            };
+            let now = shared.clock.now();
+            let mut guard = shared.state();
+            let st = &mut *guard;
+            if st.lessor.primary_term() != Some(term) {
+                continue;
             }
+            let rev = st.kv.current_revision();
+            return Ok(match st.lessor.remaining(&st.leases, id, now) {
+                Ok(left) => {
+                    let lease = st.leases.get(id).expect("the lessor found it");
+                    LeaseTimeToLiveResponse {
+                        header: shared.header(rev),
+                        id: id.0,
+                        // etcd truncates: a lease with 299.9 s left shows 299.
+                        ttl: left.as_secs() as i64,
+                        granted_ttl: lease.ttl_s,
+                        keys: if r.keys { lease.keys.iter().cloned().collect() } else { vec![] },
+                    }
+                }
+                // etcd answers a missing lease with TTL -1 and no error.
+                Err(RenewError::NotFound) => LeaseTimeToLiveResponse { header: shared.header(rev), id: id.0, ttl: -1, ..Default::default() },
+                Err(RenewError::NotPrimary) => continue,
+                Err(RenewError::Expired) => unreachable!("remaining() does not report expiry"),
+            });
         }
     };
     shared.clock.timeout(shared.timing.request_timeout(), attempt).await.unwrap_or(Err(ApiError::Timeout))
 }
 
 /// The lessor task: keeps this member's [`Lessor`](crate::state::lease::Lessor) primary exactly while it
-/// leads (promoting with a full refresh at each new leadership), and proposes the revoke of the
-/// leases that expire by this member's clock. Runs until `shutdown`.
+/// leads and has applied every entry committed before its term (promoting with a full refresh at
+/// each new leadership), and proposes the revoke of the leases that expire by this member's
+/// clock, once it has confirmed it still leads. Runs until `shutdown`.
 pub async fn run_lessor(shared: Shared, mut shutdown: watch::Receiver<bool>) {
     let mut status = shared.status.clone();
     let mut leading: Option<Term> = None;
@@ -245,8 +301,12 @@ pub async fn run_lessor(shared: Shared, mut shutdown: watch::Receiver<bool>) {
     loop {
         // Follow leadership first: a new term of leadership is a new promotion.
         let now_status = *status.borrow_and_update();
+        // A new leader takes over the timers only once it has applied everything committed before
+        // its term: a deposed leader's expiry in its log is then applied (or was never committed).
+        // BUG stale-expiry-honoured: it takes over at once, on election.
+        let ready = if shared.bugs.has(Bug::StaleExpiryHonoured) { now_status.role == Role::Leader } else { now_status.lead_ready() };
         // BUG lease-expiry-by-follower-clock: every member keeps timers and expires by its clock.
-        let lessor_role = now_status.role == Role::Leader || shared.bugs.has(Bug::LeaseExpiryByFollowerClock);
+        let lessor_role = ready || shared.bugs.has(Bug::LeaseExpiryByFollowerClock);
         let lead_term = lessor_role.then_some(now_status.term);
         if lead_term != leading {
             let now = shared.clock.now();
@@ -258,9 +318,9 @@ pub async fn run_lessor(shared: Shared, mut shutdown: watch::Receiver<bool>) {
             if lead_term.is_some() && shared.bugs.has(Bug::NoLeaseRefreshOnPromote) {
                 // BUG no-lease-refresh-on-promote: the deadlines as of this clock's epoch, never
                 // refreshed: every lease older than its TTL on this clock is due at once.
-                st.lessor.promote(&st.leases, crate::clock::LocalTime(0), Duration::ZERO);
+                st.lessor.promote(&st.leases, crate::clock::LocalTime(0), Duration::ZERO, now_status.term);
             } else if lead_term.is_some() {
-                st.lessor.promote(&st.leases, now, promote_extend(&shared.timing));
+                st.lessor.promote(&st.leases, now, promote_extend(&shared.timing), now_status.term);
                 tracing::info!(member = %shared.id, term = now_status.term.0, leases = st.leases.len(), "became primary lessor");
             }
             leading = lead_term;
@@ -277,14 +337,26 @@ pub async fn run_lessor(shared: Shared, mut shutdown: watch::Receiver<bool>) {
                     let st = &mut *guard;
                     st.lessor.expired(&st.leases, now, REVOKES_PER_CHECK_MAX)
                 };
-                for id in expired {
-                    tracing::debug!(member = %shared.id, lease = %id, "lease expired, proposing its revoke");
-                    let shared = shared.clone();
-                    // Each revoke waits for its own entry; a lost one is proposed again later.
-                    tokio::spawn(async move {
-                        let _ = shared.propose(Op::LeaseExpire(LeaseRevokeRequest { id: id.0 })).await;
-                    });
-                }
+                let Some(term) = leading.filter(|_| !expired.is_empty()) else { continue };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    // Confirm the leadership first (etcd PR 16822): a deposed leader that has not
+                    // heard of the new term proposes nothing. A lost expiry is proposed again later.
+                    // BUG stale-expiry-honoured: no confirmation (nor with lease-expiry-by-follower-clock,
+                    // whose followers expire by their own clocks).
+                    let unconfirmed = shared.bugs.has(Bug::StaleExpiryHonoured) || shared.bugs.has(Bug::LeaseExpiryByFollowerClock);
+                    if !unconfirmed && !shared.ensure_leadership(term).await {
+                        return;
+                    }
+                    for id in expired {
+                        tracing::debug!(member = %shared.id, lease = %id, "lease expired, proposing its revoke");
+                        let shared = shared.clone();
+                        // Each revoke waits for its own entry.
+                        tokio::spawn(async move {
+                            let _ = shared.propose(Op::LeaseExpire(LeaseRevokeRequest { id: id.0 })).await;
+                        });
+                    }
+                });
             }
         }
     }

@@ -32,7 +32,7 @@ use crate::events::NodeStatus;
 use crate::pb::etcdserverpb::ResponseHeader;
 use crate::state::request::{Applied, Op, RequestIds};
 use crate::state::StateMachine;
-use crate::types::{ClusterId, LeaseId, MemberId, Revision};
+use crate::types::{ClusterId, LeaseId, MemberId, Revision, Term};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
@@ -135,6 +135,18 @@ impl Shared {
             return Ok(());
         }
         self.ask(|reply| Command::ReadIndex { reply }).await
+    }
+
+    /// Confirms that this member still leads in `term`, by a ReadIndex round begun now (a quorum
+    /// acknowledged this leader after the call), and that it has applied everything committed
+    /// before it (etcd's `ensureLeadership`, PR 16822). `false` if the round fails or the member
+    /// no longer leads in `term` afterwards.
+    pub async fn ensure_leadership(&self, term: Term) -> bool {
+        if self.status.borrow().term != term || self.read_barrier().await.is_err() {
+            return false;
+        }
+        let s = *self.status.borrow();
+        s.role == crate::events::Role::Leader && s.term == term
     }
 
     /// Sends the driver a command and waits for its answer: `NoLeader` at once when no leader is

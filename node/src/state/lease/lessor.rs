@@ -2,7 +2,7 @@
 
 use super::table::LeaseTable;
 use crate::clock::LocalTime;
-use crate::types::LeaseId;
+use crate::types::{LeaseId, Term};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -32,6 +32,9 @@ pub struct Lessor {
 /// The timers of a primary.
 #[derive(Debug, Default)]
 struct Primary {
+    /// The term of leadership these timers belong to: a renewal is valid only if the member
+    /// confirmed it still leads in this term.
+    term: Term,
     /// When each scheduled lease expires.
     /// - Together with `unscheduled`, exactly the leases of the table, each once.
     expiry: BTreeMap<LeaseId, LocalTime>,
@@ -86,14 +89,21 @@ impl Lessor {
         self.primary.is_some()
     }
 
-    /// Makes this member the primary: every lease gets its full TTL plus `extend` from `now`
-    /// (etcd's refresh on promote), so that no lease expires early because leadership moved.
+    /// The term of leadership this member keeps the timers for, if it keeps them.
+    pub fn primary_term(&self) -> Option<Term> {
+        self.primary.as_ref().map(|p| p.term)
+    }
+
+    /// Makes this member the primary for its leadership in `term`: every lease gets its full TTL
+    /// plus `extend` from `now` (etcd's refresh on promote), so that no lease expires early
+    /// because leadership moved. The caller promotes only once it has applied every entry
+    /// committed before `term` began (`NodeStatus::lead_ready`; module doc of `lease`).
     ///
     /// # Panics
     /// If already primary: the caller demotes first (a new term is a new leadership).
-    pub fn promote(&mut self, table: &LeaseTable, now: LocalTime, extend: Duration) {
+    pub fn promote(&mut self, table: &LeaseTable, now: LocalTime, extend: Duration, term: Term) {
         assert!(self.primary.is_none(), "promote while already primary");
-        let mut p = Primary::default();
+        let mut p = Primary { term, ..Primary::default() };
         for lease in table.iter() {
             p.set(lease.id, now.plus(extend + ttl(lease.ttl_s)));
         }
@@ -222,7 +232,7 @@ mod tests {
     fn a_lease_expires_once_its_ttl_passes_without_keep_alive() {
         let mut t = table(&[]);
         let mut l = Lessor::new();
-        l.promote(&t, at_s(0), Duration::ZERO);
+        l.promote(&t, at_s(0), Duration::ZERO, Term(1));
         t.grant(LeaseId(1), 10).unwrap();
         l.granted(LeaseId(1));
         // The first call that knows the time starts the TTL.
@@ -244,7 +254,7 @@ mod tests {
     fn keep_alive_restarts_the_ttl() {
         let t = table(&[(1, 10)]);
         let mut l = Lessor::new();
-        l.promote(&t, at_s(0), Duration::ZERO);
+        l.promote(&t, at_s(0), Duration::ZERO, Term(1));
         assert_eq!(l.renew(&t, LeaseId(1), at_s(8)), Ok(10));
         assert_eq!(l.expired(&t, at_s(17), 10), []);
         assert_eq!(l.remaining(&t, LeaseId(1), at_s(17)), Ok(Duration::from_secs(1)));
@@ -257,12 +267,12 @@ mod tests {
     fn refresh_on_promote_gives_every_lease_a_full_ttl_plus_the_extension() {
         let t = table(&[(1, 10), (2, 60)]);
         let mut old = Lessor::new();
-        old.promote(&t, at_s(0), Duration::ZERO);
+        old.promote(&t, at_s(0), Duration::ZERO, Term(1));
         // The old leader saw no keep-alive for 9 s, then lost leadership.
         old.demote();
         assert_eq!(old.expired(&t, at_s(11), 10), []);
         let mut new = Lessor::new();
-        new.promote(&t, at_s(9), Duration::from_secs(1));
+        new.promote(&t, at_s(9), Duration::from_secs(1), Term(1));
         assert_eq!(new.remaining(&t, LeaseId(1), at_s(9)), Ok(Duration::from_secs(11)));
         assert_eq!(new.expired(&t, at_s(19), 10), []);
         assert_eq!(new.expired(&t, at_s(20), 10), [LeaseId(1)]);
@@ -273,7 +283,7 @@ mod tests {
     fn expiry_is_bounded_per_call_and_soonest_first() {
         let t = table(&[(1, 30), (2, 10), (3, 20)]);
         let mut l = Lessor::new();
-        l.promote(&t, at_s(0), Duration::ZERO);
+        l.promote(&t, at_s(0), Duration::ZERO, Term(1));
         assert_eq!(l.by_expiry(&t, at_s(0)), [LeaseId(2), LeaseId(3), LeaseId(1)]);
         assert_eq!(l.expired(&t, at_s(100), 2), [LeaseId(2), LeaseId(3)]);
         assert_eq!(l.expired(&t, at_s(100), 2), [LeaseId(1)]);
@@ -284,7 +294,7 @@ mod tests {
     fn promoting_twice_is_a_bug() {
         let t = table(&[]);
         let mut l = Lessor::new();
-        l.promote(&t, at_s(0), Duration::ZERO);
-        l.promote(&t, at_s(0), Duration::ZERO);
+        l.promote(&t, at_s(0), Duration::ZERO, Term(1));
+        l.promote(&t, at_s(0), Duration::ZERO, Term(1));
     }
 }
