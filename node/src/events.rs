@@ -1,6 +1,7 @@
 //! The read-only inspection API: what the simulator (and logs, and `Maintenance.Status`) may see of a
 //! running node. Nothing here lets an observer change the node.
 
+use crate::trace_context::TraceId;
 use crate::types::{Index, MemberId, Term};
 use serde::Serialize;
 use std::sync::Arc;
@@ -61,6 +62,15 @@ impl NodeStatus {
     }
 }
 
+/// What applying one entry gave: the store's revision after it, or the error its client got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum EntryOutcome {
+    /// Applied; `revision` is the response header's (the store's revision after it), if any.
+    Ok { revision: Option<i64> },
+    /// Refused at apply (no effect): etcd's error message.
+    Error { message: String },
+}
+
 /// Something that happened inside a node, reported as it happens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum NodeEvent {
@@ -69,7 +79,9 @@ pub enum NodeEvent {
     /// The node applied a committed entry to its state machine. `digest` identifies the entry's
     /// content (first 8 bytes of its SHA-1, big-endian), so that checkers can compare what
     /// different members applied at the same index without the entries themselves.
-    Applied { id: MemberId, index: Index, term: Term, digest: u64 },
+    /// `trace` is the trace ID of the client call that proposed it, if it carried one, and
+    /// `outcome` what applying it gave (not for empty entries).
+    Applied { id: MemberId, index: Index, term: Term, digest: u64, trace: Option<TraceId>, outcome: Option<EntryOutcome> },
     /// The node stopped because of an error it cannot recover from (e.g. storage).
     Stopped { id: MemberId, reason: String },
     /// The node's log was opened from an existing data directory (not emitted for a fresh one):

@@ -15,7 +15,7 @@
 //!   the MVCC store, leases, watches, snapshots of it; and [`durable`]: the log's storage (disk
 //!   seam, WAL, snapshot files). Neither imports the other.
 //! - Shared leaves, imported from anywhere: [`clock`], [`config`], [`error`], [`events`],
-//!   [`types`], [`ids`], [`bugs`], [`feed`], [`pb`].
+//!   [`types`], [`ids`], [`bugs`], [`feed`], [`pb`], [`trace_context`].
 
 pub mod api;
 pub mod consensus;
@@ -31,4 +31,5 @@ pub mod events;
 pub mod feed;
 pub mod ids;
 pub mod pb;
+pub mod trace_context;
 pub mod types;

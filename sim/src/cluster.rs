@@ -301,6 +301,12 @@ impl SimCluster {
         Handle::current().kill(self.hosts[i].id());
     }
 
+    /// The nodes running now: not crashed, paused or exited.
+    pub fn running(&self) -> Vec<usize> {
+        let net = self.net.lock().expect("net lock");
+        (0..self.hosts.len()).filter(|i| !net.down.contains(i) && !net.paused.contains(i) && !self.has_exited(*i)).collect()
+    }
+
     /// Whether node `i`'s process ended by itself (it stopped on an error, or refused to start).
     pub fn has_exited(&self, i: usize) -> bool {
         self.exited.lock().expect("exited lock").contains(&i)

@@ -8,7 +8,7 @@
 //!    2.000s  --  fault: isolate n2
 //! ```
 
-use detcd_node::events::{NodeEvent, Role};
+use detcd_node::events::{EntryOutcome, NodeEvent, Role};
 use detcd_node::types::{MemberId, Term};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -30,6 +30,16 @@ pub struct AppliedEntry {
     pub index: u64,
     pub term: u64,
     pub digest: u64,
+}
+
+/// An entry that carried a client request's trace ID, as one node applied it (history
+/// patching, `crate::patch`, reads these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TracedEntry {
+    pub at: Duration,
+    pub node: usize,
+    pub index: u64,
+    pub outcome: EntryOutcome,
 }
 
 /// The end of a lease as one node applied it (every member reports its own application).
@@ -74,8 +84,13 @@ pub struct EventLog {
     pub snapshots_saved: Vec<(Duration, usize, u64)>,
     /// Every lease end every node applied, in the order applied.
     pub lease_ends: Vec<LeaseEnd>,
+    /// By trace ID, every application of an entry that carried one, in the order applied.
+    pub traced: BTreeMap<u128, Vec<TracedEntry>>,
     /// Every change the simulator made to a node's clock, in time order.
     pub clock_changes: Vec<ClockChange>,
+    /// How long the settle phase after the run took (`run.rs`), or `None` if the cluster did not
+    /// settle within its bound.
+    pub settled_after: Option<Duration>,
     /// Each member's `HashKV` at a common revision after the run (see `checks::hashkv`), if asked.
     pub end_hashes: Option<Vec<crate::checks::hashkv::Answer>>,
     names: BTreeMap<MemberId, usize>,
@@ -88,7 +103,9 @@ impl EventLog {
             applied: Vec::new(),
             snapshots_saved: Vec::new(),
             lease_ends: Vec::new(),
+            traced: BTreeMap::new(),
             clock_changes: Vec::new(),
+            settled_after: None,
             end_hashes: None,
             names: members.iter().enumerate().map(|(i, m)| (*m, i)).collect(),
         }
@@ -121,9 +138,12 @@ impl EventLog {
                 };
                 self.lines.push((at, entry));
             }
-            NodeEvent::Applied { id, index, term, digest } => {
+            NodeEvent::Applied { id, index, term, digest, trace, outcome } => {
                 let node = self.node_of(*id);
                 self.applied.push(AppliedEntry { at, node, index: index.0, term: term.0, digest: *digest });
+                if let (Some(trace), Some(outcome)) = (trace, outcome) {
+                    self.traced.entry(trace.0).or_default().push(TracedEntry { at, node, index: index.0, outcome: outcome.clone() });
+                }
             }
             NodeEvent::Stopped { id, reason } => {
                 let node = self.node_of(*id);
@@ -214,6 +234,11 @@ impl EventLog {
     pub fn leader_at(&self, at: Duration) -> Option<usize> {
         let roles = self.roles_at(at);
         roles.iter().filter(|(_, (_, role, _))| *role == Role::Leader).max_by_key(|(_, (term, _, _))| *term).map(|(n, _)| *n)
+    }
+
+    /// The index of the entry each node applied last (after a restart: the last since then).
+    pub fn last_applied(&self) -> BTreeMap<usize, u64> {
+        self.applied.iter().map(|a| (a.node, a.index)).collect()
     }
 
     /// Whether node `node` believed itself leader at some moment in `[from, to]`.

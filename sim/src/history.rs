@@ -53,6 +53,9 @@ use std::time::Duration;
 /// The pseudo-client carrying the cluster's lease expiries, far above any real client.
 pub const LEASE_EXPIRY_CLIENT: u64 = 1_000_000;
 const _: () = assert!((crate::scenario::CLIENTS_MAX as u64) < LEASE_EXPIRY_CLIENT);
+/// The first pseudo-client of resolved steps (one each: a resolved step may complete after its
+/// client's next operation began).
+pub const RESOLVED_CLIENT_BASE: u64 = 2_000_000;
 
 /// A lease the cluster expired: when a member first applied the expiry, and the revision after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +99,11 @@ pub struct Step {
     /// Since the run's start, when the client saw the outcome (`invoked <= completed`).
     pub completed: Duration,
     pub outcome: StepOutcome,
+    /// The W3C trace ID the request carried (`traceparent`), unique per request of a run; 0 for
+    /// none. Members report it with the entry the request became, which is how history
+    /// patching (`crate::patch`) finds what happened to a request whose answer was lost.
+    #[serde(skip)]
+    pub trace: u128,
 }
 
 /// How a whole client operation ended (its last step, or its watch).
@@ -289,6 +297,9 @@ pub struct History {
     pub ops: Vec<Vec<ClientOp>>,
     /// The cluster's lease expiries, by time (see the module doc).
     pub expiries: Vec<Expiry>,
+    /// Steps of unknown outcome that history patching found applied (`crate::patch`), each a
+    /// definite operation of its own pseudo-client from [`RESOLVED_CLIENT_BASE`] on.
+    pub resolved: Vec<crate::patch::Resolved>,
 }
 
 /// Outcome counts of one operation kind.
@@ -331,7 +342,7 @@ impl History {
                 op.check_invariants();
             }
         }
-        History { ops, expiries: Vec::new() }
+        History { ops, expiries: Vec::new(), resolved: Vec::new() }
     }
 
     /// Adds the lease expiries the members reported (the first application of each).
@@ -354,6 +365,11 @@ impl History {
             let revision = detcd_check::models::etcd::Revision(e.revision);
             expiries.push(&mut events, e.at, Recorded::Invoke(&Request::LeaseExpire { id: e.lease }));
             expiries.push(&mut events, e.at, Recorded::Ok(&Response::LeaseExpire { revision }));
+        }
+        for (i, r) in self.resolved.iter().enumerate() {
+            let mut own = Lines { client: RESOLVED_CLIENT_BASE + i as u64, next: 0 };
+            own.push(&mut events, r.invoked, Recorded::Invoke(&r.request));
+            own.push(&mut events, r.applied_at, Recorded::Ok(&r.response));
         }
         for (c, client_ops) in self.ops.iter().enumerate() {
             let mut real = Lines { client: c as u64, next: 0 };
@@ -511,7 +527,7 @@ mod tests {
     }
 
     fn step(request: Request, invoked: u64, completed: u64, outcome: StepOutcome) -> Step {
-        Step { request, invoked: ms(invoked), completed: ms(completed), outcome }
+        Step { request, invoked: ms(invoked), completed: ms(completed), outcome, trace: 0 }
     }
 
     fn op(client: usize, kind: OpKind, steps: Vec<Step>) -> ClientOp {

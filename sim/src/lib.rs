@@ -18,6 +18,7 @@ pub mod eventlog;
 pub mod faults;
 pub mod history;
 pub mod hunt;
+pub mod patch;
 pub mod report;
 pub mod scenario;
 pub mod seeds;

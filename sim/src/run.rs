@@ -178,7 +178,11 @@ fn execute(s: &Scenario, plan: Plan) -> (EventLog, Option<History>) {
             Some(c) => Some(c.finish().await),
             None => None,
         };
+        let settled_after = settle(&cluster).await;
         let mut log = cluster.log.lock().expect("log").clone();
+        // The story ends where the scenario does; what the members applied while settling counts.
+        log.lines.retain(|(at, _)| *at <= duration);
+        log.settled_after = settled_after;
         if let Some(h) = &mut history {
             h.note_expiries(&log);
         }
@@ -196,6 +200,42 @@ fn execute(s: &Scenario, plan: Plan) -> (EventLog, Option<History>) {
     })
 }
 
+/// The settle phase's bound, and how long the members must stay quiet (no entry applied, all at
+/// the same index, a leader known) to count as settled: longer than a peer RPC's timeout, so no
+/// proposal is still on its way.
+const SETTLE_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+const SETTLE_QUIET: std::time::Duration = std::time::Duration::from_secs(2);
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// After the run (clients stopped, every scheduled fault undone): waits until the running members
+/// have applied the same last entry, with a leader known, and nothing new was applied for
+/// [`SETTLE_QUIET`]; so that entries still in flight land before the history is patched
+/// (`crate::patch`). Returns how long that took, `None` past [`SETTLE_MAX`].
+async fn settle(cluster: &SimCluster) -> Option<std::time::Duration> {
+    let start = cluster.elapsed();
+    let mut quiet_since: Option<(std::time::Duration, usize)> = None;
+    while cluster.elapsed() - start <= SETTLE_MAX {
+        let (agreed, applied) = {
+            let log = cluster.log.lock().expect("log");
+            let last = log.last_applied();
+            let running = cluster.running();
+            let at: Vec<Option<&u64>> = running.iter().map(|i| last.get(i)).collect();
+            let agreed = log.current_leader().is_some() && !at.is_empty() && at.iter().all(|x| *x == at[0]);
+            (agreed, log.applied.len())
+        };
+        match quiet_since {
+            Some((since, n)) if agreed && n == applied => {
+                if cluster.elapsed() - since >= SETTLE_QUIET {
+                    return Some(cluster.elapsed() - start);
+                }
+            }
+            _ => quiet_since = agreed.then_some((cluster.elapsed(), applied)),
+        }
+        madsim::time::sleep(SETTLE_POLL).await;
+    }
+    None
+}
+
 /// Runs every check that applies. Outside the simulated runtime: the checker's budget is wall time.
 fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std::time::Duration) -> Vec<(&'static str, Verdict)> {
     let mut v = Vec::new();
@@ -203,6 +243,7 @@ fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std
         v.push(("one-leader-per-term", checks::one_leader_per_term(log)));
         v.push(("terms-never-go-back", checks::terms_never_go_back(log)));
         v.push(("applied-entries-agree", checks::applied_entries_agree(log)));
+        v.push(("applied-at-most-once", crate::patch::applied_at_most_once(log)));
         v.push(("stores-agree-hashkv", log.end_hashes.as_deref().map_or(Verdict::Skipped("not asked".into()), checks::hashkv::agree)));
     }
     if s.checks.linearizability {
@@ -210,7 +251,7 @@ fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std
         v.push(("linearizability", match history {
             None => Verdict::Skipped("no workload".into()),
             Some(_) if locks => Verdict::Skipped("the lock service writes keys the model does not see".into()),
-            Some(h) => linearizability(h),
+            Some(h) => linearizability(h, log),
         }));
     }
     if s.checks.lease {
@@ -234,14 +275,16 @@ fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std
     v
 }
 
-fn linearizability(h: &History) -> Verdict {
+/// Linearizability of the history patched from the members' record (`crate::patch`).
+fn linearizability(h: &History, log: &EventLog) -> Verdict {
     use detcd_check::{check_text, Format, ModelKind, Verdict as L};
     let deadline = detcd_check::io::WallClockDeadline::after(LINEARIZABILITY_BUDGET);
-    match check_text(&h.to_jsonl(), ModelKind::Etcd, Some(Format::Ours), &deadline) {
+    let (patched, report) = crate::patch::patch(h, log);
+    match check_text(&patched.to_jsonl(), ModelKind::Etcd, Some(Format::Ours), &deadline) {
         Ok(r) => match r.verdict {
             L::Ok => Verdict::Pass,
-            L::Unknown => Verdict::Unknown(r.description),
-            L::Illegal(_) => Verdict::Fail(format!("{}\n{}", r.description, r.verdict)),
+            L::Unknown => Verdict::Unknown(format!("{} ({report})", r.description)),
+            L::Illegal(_) => Verdict::Fail(format!("{} ({report})\n{}", r.description, r.verdict)),
         },
         Err(e) => Verdict::Fail(format!("the recorded history does not parse (a recorder bug): {e}")),
     }

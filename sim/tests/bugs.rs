@@ -67,7 +67,7 @@ fn a_cas_on_the_create_revision_is_not_linearizable() {
 
 #[test]
 fn an_unsynced_segment_name_loses_acknowledged_writes_in_a_power_loss() {
-    caught("skip-dir-fsync", "power-loss-repeated", 1, "linearizability");
+    caught("skip-dir-fsync", "power-loss-repeated", 24, "linearizability");
 }
 
 #[test]

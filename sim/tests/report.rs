@@ -97,7 +97,7 @@ fn a_violation_and_ten_thousand_operations_render_for_the_browser_check() {
     let get = |c: usize, i: u64| {
         let invoked = Duration::from_millis(i * 22 + c as u64);
         let outcome = StepOutcome::Ok(Response::Range { revision: Revision(1), kvs: vec![] });
-        let step = Step { request: Request::Range { keys: KeySet::Key("k1".into()) }, invoked, completed: invoked + Duration::from_millis(20), outcome };
+        let step = Step { request: Request::Range { keys: KeySet::Key("k1".into()) }, invoked, completed: invoked + Duration::from_millis(20), outcome, trace: 0 };
         ClientOp { client: c, kind: OpKind::Get, member: 0, steps: vec![step], watch: None, lock: None, keepalive: None }
     };
     let big = History::new((0..20).map(|c| (0..500).map(|i| get(c, i)).collect()).collect());

@@ -31,11 +31,12 @@ use crate::bugs::{Bug, Bugs};
 use crate::clock::Clock;
 use crate::config::{Limits, RaftTiming};
 use crate::error::ApiError;
-use crate::events::{EventSink, NodeEvent, NodeStatus, Role};
+use crate::events::{EntryOutcome, EventSink, NodeEvent, NodeStatus, Role};
 use crate::state::request::{Applied, Op, ReplicatedRequest, RequestIds};
 use crate::state::{RestoreError, StateMachine};
 use crate::durable::log_store::{LogStore, StorageError};
 use crate::consensus::transport::Transport;
+use crate::trace_context::TraceId;
 use crate::types::{Index, MemberId, Term};
 use prost::Message as _;
 use raft::prelude::{Entry, EntryType, Message, MessageType, Snapshot};
@@ -64,8 +65,8 @@ pub type ReadReply = oneshot::Sender<Result<(), ApiError>>;
 
 /// A client request for the driver.
 pub enum Command {
-    /// Replicate and apply `op`; the reply carries its result.
-    Propose { op: Op, reply: ProposeReply },
+    /// Replicate and apply `op`; the reply carries its result. `trace`: the client call's trace.
+    Propose { op: Op, trace: Option<TraceId>, reply: ProposeReply },
     /// Reply once this node has applied everything committed before the request arrived at the leader.
     ReadIndex { reply: ReadReply },
 }
@@ -271,14 +272,15 @@ impl<S: LogStore> Driver<S> {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Propose { op, reply } => self.propose(op, reply),
+            Command::Propose { op, trace, reply } => self.propose(op, trace, reply),
             Command::ReadIndex { reply } => self.read_index(reply),
         }
     }
 
-    fn propose(&mut self, op: Op, reply: ProposeReply) {
+    fn propose(&mut self, op: Op, trace: Option<TraceId>, reply: ProposeReply) {
         let id = self.request_ids.next_id();
-        let data = ReplicatedRequest { id, op: Some(op) }.encode_to_vec();
+        let trace = trace.map(TraceId::to_bytes).unwrap_or_default();
+        let data = ReplicatedRequest { id, op: Some(op), trace }.encode_to_vec();
         if data.len() > self.limits.max_request_bytes {
             let _ = reply.send(Err(ApiError::RequestTooLarge));
             return;
@@ -484,20 +486,29 @@ impl<S: LogStore> Driver<S> {
                 continue;
             }
             let index = Index(entry.index);
+            let term = Term(entry.term);
             let digest = crate::events::entry_digest(&entry.data);
-            (self.events)(&NodeEvent::Applied { id: self.id, index, term: Term(entry.term), digest });
             match entry.get_entry_type() {
-                EntryType::EntryNormal if entry.data.is_empty() => state.apply_empty(index),
+                EntryType::EntryNormal if entry.data.is_empty() => {
+                    (self.events)(&NodeEvent::Applied { id: self.id, index, term, digest, trace: None, outcome: None });
+                    state.apply_empty(index)
+                }
                 EntryType::EntryNormal => {
                     let req = ReplicatedRequest::decode(entry.data.as_ref())
                         .unwrap_or_else(|e| panic!("member {}: committed entry {} does not decode: {e}", self.id, index));
                     let id = req.id;
+                    let trace = TraceId::from_bytes(&req.trace);
                     let lease_end = match &req.op {
                         Some(Op::LeaseRevoke(r)) => Some((r.id, false)),
                         Some(Op::LeaseExpire(r)) => Some((r.id, true)),
                         _ => None,
                     };
                     let result = state.apply(index, req);
+                    let outcome = match &result {
+                        Ok(applied) => EntryOutcome::Ok { revision: applied.revision() },
+                        Err(e) => EntryOutcome::Error { message: e.to_string() },
+                    };
+                    (self.events)(&NodeEvent::Applied { id: self.id, index, term, digest, trace, outcome: Some(outcome) });
                     if let (Some((lease, expired)), Ok(Applied::LeaseRevoke(r))) = (lease_end, &result) {
                         let revision = r.header.as_ref().map_or(0, |h| h.revision);
                         (self.events)(&NodeEvent::LeaseEnded { id: self.id, lease, revision, expired, request: id });

@@ -206,7 +206,7 @@ mod tests {
         fn apply(&mut self, op: Op) -> Result<Applied, ApiError> {
             let index = Index(self.next);
             self.next += 1;
-            self.sm.apply(index, ReplicatedRequest { id: index.0, op: Some(op) })
+            self.sm.apply(index, ReplicatedRequest { id: index.0, op: Some(op), trace: vec![] })
         }
         fn grant(&mut self, id: i64, ttl: i64) -> Result<Applied, ApiError> {
             self.apply(Op::LeaseGrant(LeaseGrantRequest { id, ttl }))

@@ -16,6 +16,10 @@ pub struct ReplicatedRequest {
     pub id: u64,
     #[prost(oneof = "Op", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
     pub op: Option<Op>,
+    /// The W3C trace ID of the client call that proposed it (16 bytes), or empty: reported when
+    /// the entry is applied (`crate::trace_context`).
+    #[prost(bytes = "vec", tag = "20")]
+    pub trace: Vec<u8>,
 }
 
 /// The command itself.
@@ -69,6 +73,22 @@ pub enum Applied {
     LeaseRevoke(pb::LeaseRevokeResponse),
 }
 
+impl Applied {
+    /// The store's revision after the request (its response header's), if it has one.
+    pub fn revision(&self) -> Option<i64> {
+        let header = match self {
+            Applied::Put(r) => &r.header,
+            Applied::DeleteRange(r) => &r.header,
+            Applied::Txn(r) => &r.header,
+            Applied::Compaction(r) => &r.header,
+            Applied::LeaseGrant(r) => &r.header,
+            Applied::LeaseRevoke(r) => &r.header,
+            Applied::Publish => return None,
+        };
+        header.as_ref().map(|h| h.revision)
+    }
+}
+
 /// Generates request IDs the way etcd's `idutil.Generator` does: the low 16 bits of the member ID,
 /// then 48 bits that start at the node's clock in milliseconds shifted left by 8 and count up. IDs
 /// from different members never collide; IDs of one member collide only if it restarts less than
@@ -104,6 +124,7 @@ mod tests {
         let req = ReplicatedRequest {
             id: 7,
             op: Some(Op::Put(pb::PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), ..Default::default() })),
+            trace: vec![9; 16],
         };
         let bytes = req.encode_to_vec();
         assert_eq!(ReplicatedRequest::decode(bytes.as_slice()).unwrap(), req);

@@ -160,7 +160,7 @@ mod tests {
             Op::Publish(MemberAttributes { id: 7, name: "a".into(), client_urls: vec!["http://10.0.0.1:2379".into()] }),
         ];
         for (i, op) in ops.into_iter().enumerate() {
-            sm.apply(Index(i as u64 + 1), ReplicatedRequest { id: i as u64, op: Some(op) }).unwrap();
+            sm.apply(Index(i as u64 + 1), ReplicatedRequest { id: i as u64, op: Some(op), trace: vec![] }).unwrap();
         }
         sm
     }
@@ -186,7 +186,7 @@ mod tests {
     fn restore_replaces_state_rather_than_merging() {
         let sm = busy();
         let mut other = busy();
-        other.apply(Index(8), ReplicatedRequest { id: 99, op: Some(Op::LeaseGrant(LeaseGrantRequest { id: 9, ttl: 10 })) }).unwrap();
+        other.apply(Index(8), ReplicatedRequest { id: 99, op: Some(Op::LeaseGrant(LeaseGrantRequest { id: 9, ttl: 10 })), trace: vec![] }).unwrap();
         other.restore(&sm.snapshot(), Index(7)).unwrap();
         assert!(other.leases.get(LeaseId(9)).is_none());
         assert_eq!(other.kv, sm.kv);

@@ -204,7 +204,7 @@ mod tests {
     }
 
     fn step(request: Request, invoked: u64, completed: u64, response: Response) -> Step {
-        Step { request, invoked: ms(invoked), completed: ms(completed), outcome: StepOutcome::Ok(response) }
+        Step { request, invoked: ms(invoked), completed: ms(completed), outcome: StepOutcome::Ok(response), trace: 0 }
     }
 
     /// Client 0 grants lease 7 (TTL 2 s) at 1 s and puts k1 with it; client 1 reads k1 at

@@ -139,7 +139,7 @@ mod tests {
     fn write(revision: i64, succeeded: bool) -> Step {
         let request = Request::Put { key: "lockdata".into(), value: "v".into(), lease: None, prev_kv: false };
         let response = Response::Txn { revision: Revision(revision), succeeded, responses: vec![] };
-        Step { request, invoked: Duration::from_millis(revision as u64), completed: Duration::from_millis(revision as u64), outcome: StepOutcome::Ok(response) }
+        Step { request, invoked: Duration::from_millis(revision as u64), completed: Duration::from_millis(revision as u64), outcome: StepOutcome::Ok(response), trace: 0 }
     }
 
     /// Client `client` (lease `client + 1`) takes the lock at `acquired`, writes at `writes`,
@@ -150,6 +150,7 @@ mod tests {
             invoked: Duration::ZERO,
             completed: Duration::ZERO,
             outcome: StepOutcome::Ok(Response::LeaseGrant { revision: Revision(1) }),
+            trace: 0,
         };
         let record = LockRecord {
             name: "lock".into(),

@@ -238,7 +238,7 @@ mod tests {
             .map(|(k, v, rev)| {
                 let request = Request::Put { key: k.into(), value: v.into(), lease: None, prev_kv: false };
                 let t = Duration::from_millis(rev as u64);
-                let step = Step { request, invoked: t, completed: t, outcome: StepOutcome::Ok(Response::Put { revision: Revision(rev), prev_kv: None }) };
+                let step = Step { request, invoked: t, completed: t, outcome: StepOutcome::Ok(Response::Put { revision: Revision(rev), prev_kv: None }), trace: 0 };
                 ClientOp { client: 0, kind: OpKind::Put, member: 0, steps: vec![step], watch: None, lock: None, keepalive: None }
             })
             .collect()

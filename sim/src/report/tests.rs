@@ -22,13 +22,13 @@ fn scenario() -> Scenario {
 
 fn put(client: usize, at: u64, took: u64, outcome: StepOutcome) -> ClientOp {
     let request = Request::Put { key: "k1".into(), value: format!("c{client}-{at}"), lease: None, prev_kv: false };
-    ClientOp { client, kind: OpKind::Put, member: 0, steps: vec![Step { request, invoked: ms(at), completed: ms(at + took), outcome }], watch: None, lock: None, keepalive: None }
+    ClientOp { client, kind: OpKind::Put, member: 0, steps: vec![Step { request, invoked: ms(at), completed: ms(at + took), outcome, trace: 0 }], watch: None, lock: None, keepalive: None }
 }
 
 fn get(client: usize, at: u64, took: u64) -> ClientOp {
     let request = Request::Range { keys: KeySet::Key("k1".into()) };
     let outcome = StepOutcome::Ok(Response::Range { revision: Revision(1), kvs: vec![] });
-    ClientOp { client, kind: OpKind::Get, member: 0, steps: vec![Step { request, invoked: ms(at), completed: ms(at + took), outcome }], watch: None, lock: None, keepalive: None }
+    ClientOp { client, kind: OpKind::Get, member: 0, steps: vec![Step { request, invoked: ms(at), completed: ms(at + took), outcome, trace: 0 }], watch: None, lock: None, keepalive: None }
 }
 
 /// Client 0 writes every 100 ms; nothing succeeds between 2.0 s and 2.4 s (an election);

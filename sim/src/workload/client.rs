@@ -60,6 +60,22 @@ pub struct Client {
     member: usize,
     stubs: Vec<Stubs>,
     ops: Vec<ClientOp>,
+    /// Requests sent so far: numbers each request's trace ID ([`trace_id`]).
+    requests_sent: u64,
+}
+
+/// The trace ID of client `client`'s `n`th request: unique in a run, never zero, the same for the
+/// same seed.
+pub fn trace_id(client: usize, n: u64) -> u128 {
+    (0xd57a_u128 << 112) | ((client as u128) << 64) | u128::from(n)
+}
+
+/// `message` as a gRPC request carrying `trace` in a `traceparent` header.
+fn traced<T>(message: T, trace: u128) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    let value = detcd_node::trace_context::TraceId(trace).traceparent(1);
+    r.metadata_mut().insert(detcd_node::trace_context::TRACEPARENT, value.parse().expect("an ASCII header value"));
+    r
 }
 
 impl Client {
@@ -88,6 +104,7 @@ impl Client {
             kinds,
             stubs,
             ops: Vec::new(),
+            requests_sent: 0,
             cfg,
         }
     }
@@ -269,7 +286,9 @@ impl Client {
     async fn step(&mut self, request: Request) -> Step {
         let invoked = self.now();
         let timeout = self.cfg.timeout;
-        let result = madsim::time::timeout(timeout, self.send(&request)).await;
+        self.requests_sent += 1;
+        let trace = trace_id(self.id, self.requests_sent);
+        let result = madsim::time::timeout(timeout, self.send(&request, trace)).await;
         let completed = self.now();
         let (outcome, fail_over) = match result {
             Ok(Ok(response)) => (StepOutcome::Ok(response), false),
@@ -282,26 +301,27 @@ impl Client {
         if fail_over {
             self.fail_over();
         }
-        let step = Step { request, invoked, completed, outcome };
+        let step = Step { request, invoked, completed, outcome, trace };
         self.knowledge.learn(&step);
         step
     }
 
-    async fn send(&mut self, request: &Request) -> Result<Response, Status> {
+    /// Sends `request` to the current member, in trace `trace` (see [`trace_id`]).
+    async fn send(&mut self, request: &Request, trace: u128) -> Result<Response, Status> {
         let stubs = &mut self.stubs[self.member];
         Ok(match request {
-            Request::Range { keys } => wire::range_response(stubs.kv.range(wire::range_request(keys)).await?.get_ref()),
+            Request::Range { keys } => wire::range_response(stubs.kv.range(traced(wire::range_request(keys), trace)).await?.get_ref()),
             Request::Put { key, value, lease, prev_kv } => {
-                wire::put_response(stubs.kv.put(wire::put_request(key, value, *lease, *prev_kv)).await?.get_ref())
+                wire::put_response(stubs.kv.put(traced(wire::put_request(key, value, *lease, *prev_kv), trace)).await?.get_ref())
             }
             Request::Delete { keys, prev_kv } => {
-                wire::delete_response(stubs.kv.delete_range(wire::delete_request(keys, *prev_kv)).await?.get_ref())
+                wire::delete_response(stubs.kv.delete_range(traced(wire::delete_request(keys, *prev_kv), trace)).await?.get_ref())
             }
             Request::Txn { compare, success, failure } => {
-                wire::txn_response(stubs.kv.txn(wire::txn_request(compare, success, failure)).await?.get_ref())
+                wire::txn_response(stubs.kv.txn(traced(wire::txn_request(compare, success, failure), trace)).await?.get_ref())
             }
             Request::LeaseGrant { id, ttl_s } => {
-                let r = stubs.lease.lease_grant(LeaseGrantRequest { ttl: *ttl_s, id: id.0 }).await?.into_inner();
+                let r = stubs.lease.lease_grant(traced(LeaseGrantRequest { ttl: *ttl_s, id: id.0 }, trace)).await?.into_inner();
                 if !r.error.is_empty() {
                     // etcd never fills this field; if a server does, nobody knows what happened.
                     return Err(Status::unknown(format!("lease grant answered with error {:?}", r.error)));
@@ -309,7 +329,7 @@ impl Client {
                 wire::lease_grant_response(&r)
             }
             Request::LeaseRevoke { id } => {
-                wire::lease_revoke_response(stubs.lease.lease_revoke(LeaseRevokeRequest { id: id.0 }).await?.get_ref())
+                wire::lease_revoke_response(stubs.lease.lease_revoke(traced(LeaseRevokeRequest { id: id.0 }, trace)).await?.get_ref())
             }
             Request::LeaseExpire { .. } => unreachable!("clients do not send lease expiry"),
         })

@@ -225,7 +225,7 @@ mod tests {
     use rand::SeedableRng;
 
     fn step(request: Request, outcome: StepOutcome) -> Step {
-        Step { request, invoked: Duration::ZERO, completed: Duration::ZERO, outcome }
+        Step { request, invoked: Duration::ZERO, completed: Duration::ZERO, outcome, trace: 0 }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::pb::etcdserverpb::{
     RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use crate::state::request::{Applied, Op};
+use crate::trace_context::TraceId;
 use crate::types::Revision;
 use tonic::{Request, Response, Status};
 
@@ -36,9 +37,10 @@ impl Kv for KvService {
     }
 
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let trace = TraceId::of_metadata(req.metadata());
         let r = req.into_inner();
         apply::check_put(&r)?;
-        match self.shared.propose(Op::Put(r)).await? {
+        match self.shared.propose_traced(Op::Put(r), trace).await? {
             Applied::Put(mut resp) => {
                 resp.header = self.shared.header(self.revision_of(&resp.header));
                 Ok(Response::new(resp))
@@ -48,9 +50,10 @@ impl Kv for KvService {
     }
 
     async fn delete_range(&self, req: Request<DeleteRangeRequest>) -> Result<Response<DeleteRangeResponse>, Status> {
+        let trace = TraceId::of_metadata(req.metadata());
         let r = req.into_inner();
         apply::check_delete(&r)?;
-        match self.shared.propose(Op::DeleteRange(r)).await? {
+        match self.shared.propose_traced(Op::DeleteRange(r), trace).await? {
             Applied::DeleteRange(mut resp) => {
                 resp.header = self.shared.header(self.revision_of(&resp.header));
                 Ok(Response::new(resp))
@@ -60,6 +63,7 @@ impl Kv for KvService {
     }
 
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let trace = TraceId::of_metadata(req.metadata());
         let mut r = req.into_inner();
         if self.shared.bugs.has(Bug::TxnCompareWrongRevision) {
             mod_compares_read_create_revision(&mut r);
@@ -73,7 +77,7 @@ impl Kv for KvService {
             }
             apply::txn_read_only(&self.shared.state().kv, &r)?
         } else {
-            match self.shared.propose(Op::Txn(r)).await? {
+            match self.shared.propose_traced(Op::Txn(r), trace).await? {
                 Applied::Txn(resp) => resp,
                 other => unreachable!("txn applied as {other:?}"),
             }
@@ -83,8 +87,9 @@ impl Kv for KvService {
     }
 
     async fn compact(&self, req: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
+        let trace = TraceId::of_metadata(req.metadata());
         let r = req.into_inner();
-        match self.shared.propose(Op::Compaction(r)).await? {
+        match self.shared.propose_traced(Op::Compaction(r), trace).await? {
             Applied::Compaction(mut resp) => {
                 resp.header = self.shared.header(self.revision_of(&resp.header));
                 Ok(Response::new(resp))

@@ -18,6 +18,7 @@ use crate::pb::etcdserverpb::{
 };
 use crate::events::Role;
 use crate::state::request::{Applied, Op};
+use crate::trace_context::TraceId;
 use crate::types::{LeaseId, Revision, Term};
 use std::pin::Pin;
 use std::time::Duration;
@@ -49,6 +50,7 @@ impl LeaseService {
 #[tonic::async_trait]
 impl Lease for LeaseService {
     async fn lease_grant(&self, req: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+        let trace = TraceId::of_metadata(req.metadata());
         let mut r = req.into_inner();
         if r.ttl > MAX_LEASE_TTL_S {
             return Err(ApiError::LeaseTtlTooLarge.into());
@@ -56,7 +58,7 @@ impl Lease for LeaseService {
         if r.id == 0 {
             r.id = self.shared.new_lease_id().0;
         }
-        match self.shared.propose(Op::LeaseGrant(r)).await? {
+        match self.shared.propose_traced(Op::LeaseGrant(r), trace).await? {
             Applied::LeaseGrant(mut resp) => {
                 self.fill(&mut resp.header);
                 Ok(Response::new(resp))
@@ -66,7 +68,8 @@ impl Lease for LeaseService {
     }
 
     async fn lease_revoke(&self, req: Request<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
-        match self.shared.propose(Op::LeaseRevoke(req.into_inner())).await? {
+        let trace = TraceId::of_metadata(req.metadata());
+        match self.shared.propose_traced(Op::LeaseRevoke(req.into_inner()), trace).await? {
             Applied::LeaseRevoke(mut resp) => {
                 self.fill(&mut resp.header);
                 Ok(Response::new(resp))

@@ -32,6 +32,7 @@ use crate::events::NodeStatus;
 use crate::pb::etcdserverpb::ResponseHeader;
 use crate::state::request::{Applied, Op, RequestIds};
 use crate::state::StateMachine;
+use crate::trace_context::TraceId;
 use crate::types::{ClusterId, LeaseId, MemberId, Revision, Term};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -124,7 +125,13 @@ impl Shared {
     /// `NoLeader` when no leader is known, `Timeout` after etcd's request timeout, `Stopped` when the
     /// node shuts down, or the error applying the request produced.
     pub async fn propose(&self, op: Op) -> Result<Applied, ApiError> {
-        self.ask(|reply| Command::Propose { op, reply }).await
+        self.propose_traced(op, None).await
+    }
+
+    /// [`Shared::propose`] for a client call in trace `trace` (its `traceparent`, see
+    /// `crate::trace_context`): the entry carries the trace ID.
+    pub async fn propose_traced(&self, op: Op, trace: Option<TraceId>) -> Result<Applied, ApiError> {
+        self.ask(|reply| Command::Propose { op, trace, reply }).await
     }
 
     /// Returns once this member has applied everything committed before the call (ReadIndex): a read

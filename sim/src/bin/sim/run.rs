@@ -57,7 +57,11 @@ fn write_run_files(dir: &Path, s: &Scenario, seed: u64, bug: Option<Bug>, run: &
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("events.log"), run.text()).map_err(|e| e.to_string())?;
     if let Some(h) = &run.history {
-        std::fs::write(dir.join("history.jsonl"), h.to_jsonl()).map_err(|e| e.to_string())?;
+        // What the checker checks (unknown outcomes resolved from the members' record, see
+        // `detcd_sim::patch`), so `sim check history.jsonl` gives the run's verdict; and what the
+        // clients saw.
+        std::fs::write(dir.join("history.jsonl"), detcd_sim::patch::patch(h, &run.log).0.to_jsonl()).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("history-observed.jsonl"), h.to_jsonl()).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("watches.jsonl"), h.watches_jsonl()).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("locks.jsonl"), h.locks_jsonl()).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("keepalives.jsonl"), h.keepalives_jsonl()).map_err(|e| e.to_string())?;

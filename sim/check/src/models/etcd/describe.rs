@@ -121,5 +121,6 @@ pub(super) fn response(r: Option<&Response>) -> String {
         | Response::LeaseRevoke { revision }
         | Response::LeaseExpire { revision } => format!("rev {revision}"),
         Response::Error { error } => format!("error {error:?}"),
+        Response::Applied { revision } => format!("applied (per the cluster's record), rev {revision}"),
     }
 }

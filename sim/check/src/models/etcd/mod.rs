@@ -69,10 +69,15 @@ impl Model for Etcd {
             );
         }
         let (next, expected) = state.apply(request);
-        match response {
-            Some(seen) if *seen != expected => None,
-            _ => Some(next.unwrap_or_else(|| state.clone())),
-        }
+        let fits = match response {
+            None => true,
+            // Took effect (not refused) and left the store at `revision`.
+            Some(Response::Applied { revision }) => {
+                !matches!(expected, Response::Error { .. }) && expected.revision() == Some(*revision)
+            }
+            Some(seen) => *seen == expected,
+        };
+        fits.then(|| next.unwrap_or_else(|| state.clone()))
     }
 
     fn read_only(&self, request: &Request, response: Option<&Response>) -> bool {

@@ -279,3 +279,32 @@ fn a_txn_reads_its_own_earlier_writes_in_the_same_revision() {
     assert_ok(ops().ok(0, 0, 1, txn.clone(), out(1)).check(&Etcd));
     assert_illegal(ops().ok(0, 0, 1, txn, out(2)).check(&Etcd));
 }
+
+#[test]
+fn an_applied_answer_pins_the_revision_and_the_effect() {
+    // A put whose answer was lost, known (from the cluster's record) to have made revision 3,
+    // between a put that made 2 and a read at 3.
+    let applied = |rev| Response::Applied { revision: Revision(rev) };
+    let h = |rev| {
+        ops()
+            .ok(0, 0, 1, put("a", "x"), put_ok(2))
+            .ok(1, 0, 5, put("a", "y"), applied(rev))
+    };
+    assert_ok(
+        h(3).ok(2, 6, 7, get("a"), range_ok(3, vec![kv("a", "y", 2, 3, 2)]))
+            .check(&Etcd),
+    );
+    // The read did not see it although it was applied before the read began.
+    assert_illegal(
+        h(3).ok(2, 6, 7, get("a"), range_ok(2, vec![kv("a", "x", 2, 2, 1)]))
+            .check(&Etcd),
+    );
+    // Applied at a revision it cannot have made.
+    assert_illegal(h(5).check(&Etcd));
+    // A refused request is not "applied".
+    assert_illegal(
+        ops()
+            .ok(0, 0, 1, put_on_lease("a", "x", 9), applied(2))
+            .check(&Etcd),
+    );
+}

@@ -205,6 +205,13 @@ pub enum Response {
     Error {
         error: EtcdError,
     },
+    /// The request took effect, leaving the store at `revision`; the rest of the answer is not
+    /// known. Not something a client sees: a history patched from the cluster's own record of
+    /// what it applied (the simulator's history patching) says this of a call whose answer was
+    /// lost. Never for a range, which is not applied as an entry.
+    Applied {
+        revision: Revision,
+    },
 }
 
 /// A response inside a txn: like [`Response`] without the revision (the txn's carries it).
@@ -251,7 +258,8 @@ impl Response {
             | Response::Txn { revision, .. }
             | Response::LeaseGrant { revision }
             | Response::LeaseRevoke { revision }
-            | Response::LeaseExpire { revision } => Some(*revision),
+            | Response::LeaseExpire { revision }
+            | Response::Applied { revision } => Some(*revision),
             Response::Error { .. } => None,
         }
     }
@@ -283,6 +291,8 @@ impl Response {
         matches!(
             (request, self),
             (_, Response::Error { .. })
+                | (Request::Put { .. } | Request::Delete { .. } | Request::Txn { .. }, Response::Applied { .. })
+                | (Request::LeaseGrant { .. } | Request::LeaseRevoke { .. } | Request::LeaseExpire { .. }, Response::Applied { .. })
                 | (Request::Range { .. }, Response::Range { .. })
                 | (Request::Put { .. }, Response::Put { .. })
                 | (Request::Delete { .. }, Response::Delete { .. })
