@@ -88,6 +88,8 @@ pub struct EventLog {
     pub traced: BTreeMap<u128, Vec<TracedEntry>>,
     /// Every change the simulator made to a node's clock, in time order.
     pub clock_changes: Vec<ClockChange>,
+    /// How often each kind of node event worth covering happened (`crate::coverage` names them).
+    pub counters: BTreeMap<&'static str, u64>,
     /// How long the settle phase after the run took (`run.rs`), or `None` if the cluster did not
     /// settle within its bound.
     pub settled_after: Option<Duration>,
@@ -105,6 +107,7 @@ impl EventLog {
             lease_ends: Vec::new(),
             traced: BTreeMap::new(),
             clock_changes: Vec::new(),
+            counters: BTreeMap::new(),
             settled_after: None,
             end_hashes: None,
             names: members.iter().enumerate().map(|(i, m)| (*m, i)).collect(),
@@ -146,6 +149,7 @@ impl EventLog {
                 }
             }
             NodeEvent::Stopped { id, reason } => {
+                self.count(crate::coverage::NODE_STOPPED);
                 let node = self.node_of(*id);
                 self.lines.push((at, Entry::Note(format!("n{} stopped: {reason}", node + 1))));
             }
@@ -158,7 +162,9 @@ impl EventLog {
                     last_index.0,
                     term.0
                 );
+                self.count(crate::coverage::RECOVERED);
                 if let Some(t) = torn_tail {
+                    self.count(crate::coverage::TORN_TAIL_REPAIRED);
                     text += &format!("; torn tail cut: {t}");
                 }
                 if !removed.is_empty() {
@@ -167,6 +173,7 @@ impl EventLog {
                 self.lines.push((at, Entry::Note(text)));
             }
             NodeEvent::StartFailed { id, reason } => {
+                self.count(crate::coverage::START_REFUSED);
                 let node = self.node_of(*id);
                 self.lines.push((at, Entry::Note(format!("n{} refused to start: {reason}", node + 1))));
             }
@@ -179,12 +186,18 @@ impl EventLog {
                 let node = self.node_of(*id);
                 self.snapshots_saved.push((at, node, index.0));
             }
+            NodeEvent::SnapshotSent { .. } => self.count(crate::coverage::SNAPSHOT_SENT),
             NodeEvent::SnapshotInstalled { id, index, term } => {
+                self.count(crate::coverage::SNAPSHOT_INSTALLED);
                 let node = self.node_of(*id);
                 let text = format!("n{} installed a snapshot from the leader at index {} (term {})", node + 1, index.0, term.0);
                 self.lines.push((at, Entry::Note(text)));
             }
         }
+    }
+
+    fn count(&mut self, event: &'static str) {
+        *self.counters.entry(event).or_default() += 1;
     }
 
     pub fn record(&mut self, at: Duration, e: Entry) {

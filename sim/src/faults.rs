@@ -54,6 +54,8 @@ pub enum Action {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Schedule {
     pub steps: Vec<(Duration, Action)>,
+    /// What a swarm nemesis drew for this seed, as one line (None without swarm).
+    pub swarm: Option<String>,
 }
 
 impl Schedule {
@@ -62,21 +64,30 @@ impl Schedule {
         let mut rng = StdRng::seed_from_u64(seed);
         let end = s.duration_s;
         let mut steps: Vec<(f64, Action)> = Vec::new();
+        let mut swarm_line = None;
         for step in &s.faults {
             let until = step.for_s.map(|f| (step.at_s + f).min(end));
             expand(&step.fault, step.at_s, until, end, s.nodes, &mut rng, &mut steps);
         }
         if let Some(n) = &s.nemesis {
-            nemesis(n, s.nodes, end, &mut rng, &mut steps);
+            let n = if n.swarm {
+                let (drawn, line) = swarm(n, &mut rng);
+                swarm_line = Some(line);
+                drawn
+            } else {
+                n.clone()
+            };
+            nemesis(&n, s.nodes, end, &mut rng, &mut steps);
         }
         // Stable sort: steps at the same time keep their order of declaration.
         steps.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Schedule { steps: steps.into_iter().map(|(t, a)| (Duration::from_secs_f64(t), a)).collect() }
+        Schedule { steps: steps.into_iter().map(|(t, a)| (Duration::from_secs_f64(t), a)).collect(), swarm: swarm_line }
     }
 
     /// The schedule as text, one step a line (printed with the derived options).
     pub fn render(&self) -> String {
-        self.steps.iter().map(|(t, a)| format!("  at {:>8.3}s  {}\n", t.as_secs_f64(), describe(a))).collect()
+        let swarm = self.swarm.as_ref().map(|l| format!("  swarm: {l}\n")).unwrap_or_default();
+        swarm + &self.steps.iter().map(|(t, a)| format!("  at {:>8.3}s  {}\n", t.as_secs_f64(), describe(a))).collect::<String>()
     }
 }
 
@@ -143,6 +154,21 @@ fn random_partition(nodes: usize, rng: &mut StdRng) -> Fault {
     Fault::Partition { groups: vec![ids[..cut].iter().map(|&i| n(i)).collect(), ids[cut..].iter().map(|&i| n(i)).collect()] }
 }
 
+/// Swarm testing: the nemesis this seed runs with. Each kind is on with probability 1/2, and the
+/// intervals between faults are scaled by 1/2 (hard), 1 or 2 (calm). Returns it and a line for
+/// the run's header.
+fn swarm(spec: &NemesisSpec, rng: &mut StdRng) -> (NemesisSpec, String) {
+    let kinds: Vec<String> = spec.kinds.iter().filter(|_| rng.gen_bool(0.5)).cloned().collect();
+    let (scale, how) = [(0.5, "hard"), (1.0, "as written"), (2.0, "calm")][rng.gen_range(0..3)];
+    let interval_s = [spec.interval_s[0] * scale, spec.interval_s[1] * scale];
+    let line = if kinds.is_empty() {
+        "no fault family drawn for this seed (a fault-free run)".to_string()
+    } else {
+        format!("{} ({how}: every {:.2}-{:.2}s)", kinds.join(", "), interval_s[0], interval_s[1])
+    };
+    (NemesisSpec { kinds, interval_s, swarm: false, ..spec.clone() }, line)
+}
+
 /// The randomized nemesis: faults of the given kinds at random intervals, each undone after a
 /// random duration; everything is undone by `stop_s`.
 fn nemesis(spec: &NemesisSpec, nodes: usize, end: f64, rng: &mut StdRng, out: &mut Vec<(f64, Action)>) {
@@ -168,6 +194,7 @@ fn nemesis(spec: &NemesisSpec, nodes: usize, end: f64, rng: &mut StdRng, out: &m
             }
             "disk" => Fault::DiskSlow { node, ms: rng.gen_range(1..50) },
             "latency" => Fault::Latency { ms: rng.gen_range(10..200), jitter_ms: rng.gen_range(0..50) },
+            "loss" => Fault::Loss { rate: rng.gen_range(0.05..0.4) },
             other => unreachable!("validated nemesis kind {other}"),
         };
         let until = (t + rng.gen_range(spec.duration_s[0]..=spec.duration_s[1])).min(stop);

@@ -14,6 +14,7 @@
 //! (`--cfg madsim`, see `.cargo/config.toml`); the pure parts build and test everywhere.
 
 pub mod checks;
+pub mod coverage;
 pub mod eventlog;
 pub mod faults;
 pub mod history;

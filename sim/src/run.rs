@@ -2,6 +2,8 @@
 //! starts the cluster on a fresh madsim runtime, applies the schedule, and returns the story.
 
 use crate::checks::{self, Verdict};
+use crate::coverage::Coverage;
+use crate::patch::PatchReport;
 use crate::cluster::SimCluster;
 use crate::eventlog::EventLog;
 use crate::history::{History, OutcomeClass};
@@ -95,6 +97,8 @@ pub struct RunOutput {
     pub history: Option<History>,
     /// Every check's verdict, by name, in a fixed order.
     pub verdicts: Vec<(&'static str, Verdict)>,
+    /// The interesting events the run reached (`crate::coverage`).
+    pub coverage: Coverage,
 }
 
 impl RunOutput {
@@ -116,6 +120,7 @@ impl RunOutput {
         for (name, v) in &self.verdicts {
             let _ = writeln!(t, "check {name:<22} {v}");
         }
+        let _ = writeln!(t, "coverage: {}", self.coverage.line());
         t
     }
 
@@ -140,8 +145,10 @@ pub fn run_with_bugs(s: &Scenario, seed: u64, bugs: Bugs) -> Result<RunOutput, R
     let header = plan.describe(s);
     let healed_at = plan.schedule.steps.last().map(|(t, _)| *t).unwrap_or_default();
     let (log, history) = execute(s, plan);
-    let verdicts = check(s, &log, history.as_ref(), healed_at);
-    Ok(RunOutput { header, log, history, verdicts })
+    let patched = history.as_ref().map(|h| crate::patch::patch(h, &log));
+    let verdicts = check(s, &log, history.as_ref(), patched.as_ref(), healed_at);
+    let coverage = Coverage::of(&log, history.as_ref(), patched.as_ref().map(|(_, r)| r));
+    Ok(RunOutput { header, log, history, verdicts, coverage })
 }
 
 /// Runs a scenario that is known to be runnable and returns its event log (for tests).
@@ -237,7 +244,13 @@ async fn settle(cluster: &SimCluster) -> Option<std::time::Duration> {
 }
 
 /// Runs every check that applies. Outside the simulated runtime: the checker's budget is wall time.
-fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std::time::Duration) -> Vec<(&'static str, Verdict)> {
+fn check(
+    s: &Scenario,
+    log: &EventLog,
+    history: Option<&History>,
+    patched: Option<&(History, PatchReport)>,
+    healed_at: std::time::Duration,
+) -> Vec<(&'static str, Verdict)> {
     let mut v = Vec::new();
     if s.checks.raft {
         v.push(("one-leader-per-term", checks::one_leader_per_term(log)));
@@ -251,7 +264,7 @@ fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std
         v.push(("linearizability", match history {
             None => Verdict::Skipped("no workload".into()),
             Some(_) if locks => Verdict::Skipped("the lock service writes keys the model does not see".into()),
-            Some(h) => linearizability(h, log),
+            Some(_) => patched.map_or(Verdict::Skipped("no workload".into()), |(p, r)| linearizability(p, r)),
         }));
     }
     if s.checks.lease {
@@ -276,10 +289,9 @@ fn check(s: &Scenario, log: &EventLog, history: Option<&History>, healed_at: std
 }
 
 /// Linearizability of the history patched from the members' record (`crate::patch`).
-fn linearizability(h: &History, log: &EventLog) -> Verdict {
+fn linearizability(patched: &History, report: &PatchReport) -> Verdict {
     use detcd_check::{check_text, Format, ModelKind, Verdict as L};
     let deadline = detcd_check::io::WallClockDeadline::after(LINEARIZABILITY_BUDGET);
-    let (patched, report) = crate::patch::patch(h, log);
     match check_text(&patched.to_jsonl(), ModelKind::Etcd, Some(Format::Ours), &deadline) {
         Ok(r) => match r.verdict {
             L::Ok => Verdict::Pass,

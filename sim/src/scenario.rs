@@ -62,6 +62,8 @@ pub struct Scenario {
     pub nemesis: Option<NemesisSpec>,
     #[serde(default)]
     pub checks: ChecksSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<ExpectSpec>,
     /// Set in a regression file (`scenarios/regressions/`, written by `sim shrink`): the run it
     /// pins, and the check that run must fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -262,7 +264,7 @@ pub enum Fault {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NemesisSpec {
-    /// Which fault families to draw from: partition, kill, pause, clock, disk, latency.
+    /// Which fault families to draw from: partition, kill, pause, clock, disk, latency, loss.
     pub kinds: Vec<String>,
     /// Seconds between two faults, drawn uniformly from `[min, max]`.
     pub interval_s: [f64; 2],
@@ -273,6 +275,21 @@ pub struct NemesisSpec {
     /// No new fault after this; everything heals by then (default: 3/4 of the run).
     #[serde(default)]
     pub stop_s: Option<f64>,
+    /// Swarm testing (TigerBeetle's): each seed draws which of `kinds` are on (each with
+    /// probability 1/2, so some seeds have one family, some all, some none) and how hard (the
+    /// intervals between faults scaled by 1/2, 1 or 2). See `faults::swarm`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub swarm: bool,
+}
+
+/// Events a scenario is written to reach (`crate::coverage::EVENTS`): a sweep in which none of
+/// its seeds reaches one of them fails, so a scenario that stops reaching what it was written
+/// for is found, not trusted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 /// Which checks apply (all on by default).
@@ -402,6 +419,11 @@ impl Scenario {
                 _ => {}
             }
         }
+        for e in self.expect.iter().flat_map(|x| &x.events) {
+            if !crate::coverage::EVENTS.contains(&e.as_str()) {
+                return bad("expect.events", format!("unknown event {e:?}: expected one of {:?}", crate::coverage::EVENTS));
+            }
+        }
         if let Some(bug) = self.regression.as_ref().and_then(|r| r.bug.as_ref()) {
             if let Err(e) = bug.parse::<detcd_node::bugs::Bug>() {
                 return bad("regression.bug", e.to_string());
@@ -425,7 +447,7 @@ impl Scenario {
 }
 
 /// Fault families the nemesis draws from.
-pub const NEMESIS_KINDS: &[&str] = &["partition", "kill", "pause", "clock", "disk", "latency"];
+pub const NEMESIS_KINDS: &[&str] = &["partition", "kill", "pause", "clock", "disk", "latency", "loss"];
 
 impl Fault {
     /// The 1-based node numbers this fault names explicitly.

@@ -257,6 +257,8 @@ impl<S: LogStore> Driver<S> {
     fn send(&mut self, msgs: Vec<Message>) {
         for m in msgs.iter().filter(|m| m.get_msg_type() == MessageType::MsgSnapshot) {
             self.snapshots_sent.insert(m.to, self.ticks);
+            let index = Index(m.get_snapshot().get_metadata().index);
+            (self.events)(&NodeEvent::SnapshotSent { id: self.id, to: MemberId(m.to), index });
         }
         self.transport.send(msgs);
     }

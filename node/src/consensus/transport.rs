@@ -25,6 +25,9 @@ pub const PEER_QUEUE_MAX: usize = 4096;
 pub const BATCH_MESSAGES_MAX: usize = 512;
 /// How long one dial or one `Send` may take before the peer counts as unreachable for that batch.
 const PEER_RPC_TIMEOUT: Duration = Duration::from_secs(1);
+/// The slowest transfer rate a peer link is expected to sustain: a batch of `b` bytes may take
+/// `PEER_RPC_TIMEOUT + b / PEER_BYTES_PER_S_MIN` (a snapshot of the whole store is one batch).
+const PEER_BYTES_PER_S_MIN: f64 = 8.0 * 1024.0 * 1024.0;
 
 /// Outgoing side: one sender task per peer.
 #[derive(Clone)]
@@ -61,7 +64,7 @@ impl Transport {
 
 async fn peer_sender(from: MemberId, to: MemberId, url: String, mut rx: mpsc::Receiver<Message>) {
     let endpoint = match Endpoint::from_shared(url.clone()) {
-        Ok(e) => e.connect_timeout(PEER_RPC_TIMEOUT).timeout(PEER_RPC_TIMEOUT),
+        Ok(e) => e.connect_timeout(PEER_RPC_TIMEOUT),
         Err(e) => {
             tracing::error!(peer = %to, %url, error = %e, "bad peer URL; nothing will be sent to this peer");
             return;
@@ -76,7 +79,7 @@ async fn peer_sender(from: MemberId, to: MemberId, url: String, mut rx: mpsc::Re
                 Err(_) => break,
             }
         }
-        let messages = batch
+        let messages: Vec<Vec<u8>> = batch
             .iter()
             .map(|m| m.write_to_bytes().expect("raft message encodes"))
             .collect();
@@ -90,7 +93,10 @@ async fn peer_sender(from: MemberId, to: MemberId, url: String, mut rx: mpsc::Re
             }
         }
         let c = client.as_mut().expect("connected above");
-        let req = MessageBatch { from: from.0, to: to.0, messages };
+        let bytes: usize = messages.iter().map(Vec::len).sum();
+        let mut req = tonic::Request::new(MessageBatch { from: from.0, to: to.0, messages });
+        // A large batch (a snapshot) gets time in proportion to its size on top of the base.
+        req.set_timeout(PEER_RPC_TIMEOUT + Duration::from_secs_f64(bytes as f64 / PEER_BYTES_PER_S_MIN));
         if let Err(e) = c.send(req).await {
             tracing::debug!(peer = %to, error = %e, "send failed, batch dropped; reconnecting next time");
             client = None;

@@ -19,10 +19,12 @@ use detcd_check::{check_text, ModelKind};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 9] = [
     "porcupine-corpus",
     "c10-ok",
     "c10-bad",
+    "c50-ok",
+    "c50-bad",
     "gen-kv-10k",
     "gen-etcd-10k",
     "gen-etcd-10k-many-timeouts",
@@ -57,11 +59,20 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// Parses and checks `file` REPEATS times; the median time and the verdict.
+/// Porcupine's c50 kv histories, vendored with the crate (`testdata/porcupine-kv/`).
+fn vendored() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/porcupine-kv")
+}
+
 fn time_file(file: &str, model: ModelKind) -> (Duration, Verdict) {
-    let text = std::fs::read_to_string(corpus().join(file)).expect("corpus file");
+    time_path(&corpus().join(file), model, REPEATS)
+}
+
+fn time_path(path: &std::path::Path, model: ModelKind, repeats: usize) -> (Duration, Verdict) {
+    let text = std::fs::read_to_string(path).expect("history file");
     let mut times = Vec::new();
     let mut verdict = Verdict::Unknown;
-    for _ in 0..REPEATS {
+    for _ in 0..repeats {
         let t = Instant::now();
         verdict = check_text(&text, model, None, &NoDeadline)
             .expect("parses")
@@ -119,6 +130,10 @@ fn run(scenario: &str) {
                 t,
                 v,
             )
+        }
+        "c50-ok" | "c50-bad" => {
+            let (t, v) = time_path(&vendored().join(format!("{scenario}.txt")), ModelKind::KvAppend, 5);
+            (format!("Porcupine kv/{scenario}.txt parse+check, median of 5"), t, v)
         }
         "gen-kv-10k" => {
             let h = generate(

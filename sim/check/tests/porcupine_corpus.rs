@@ -88,3 +88,17 @@ fn a_foreign_format_refuses_a_model_it_does_not_hold() {
         "the porcupine-kv format holds kv-append histories, not etcd"
     );
 }
+
+/// Porcupine's biggest kv histories (50 clients), vendored in `testdata/porcupine-kv/`: decided,
+/// both ways, well within the budget (speed is measured in BENCH.md, not asserted here).
+#[test]
+fn porcupines_c50_histories_get_their_verdicts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/porcupine-kv");
+    for (file, ok) in [("c50-ok.txt", true), ("c50-bad.txt", false)] {
+        let report = check_file(&dir.join(file), ModelKind::KvAppend, Some(Format::PorcupineKv), BUDGET).expect("parses");
+        match (&report.verdict, ok) {
+            (Verdict::Ok, true) | (Verdict::Illegal(_), false) => {}
+            (v, _) => panic!("{file}: expected linearizable = {ok}, got {v:?}"),
+        }
+    }
+}

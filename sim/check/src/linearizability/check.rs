@@ -4,10 +4,12 @@
 //! P-compositionality (Horn and Kroening; used by Porcupine): when a model's state is a product
 //! of independent parts and every operation touches one part, the history is linearizable iff
 //! each part's sub-history is. So one failing partition makes the whole history illegal, and
-//! "unknown" only wins when nothing failed.
+//! "unknown" only wins when nothing failed. As in Porcupine, the first partition found illegal
+//! stops the others: the verdict then names the failing partitions found by then (on several
+//! threads, which ones can depend on timing; the verdict itself cannot).
 
 use std::panic;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 
 use super::bitset::Bitset;
@@ -37,8 +39,16 @@ pub fn check<M: Model>(
         p.sort_by_key(|&i| (ops[i].call, i));
     }
     let memory = SharedBytes::new(0);
+    // Early exit (Porcupine's): once one partition has no valid order the history is illegal,
+    // so the others stop searching (they answer "unknown", which an illegal verdict outranks).
+    let illegal_found = AtomicBool::new(false);
+    let stop = StopEarly { deadline, illegal_found: &illegal_found };
     let outcomes = run_parallel(&partitions, |i| {
-        check_partition(model, ops, i, &partitions[i], deadline, &memory)
+        let outcome = check_partition(model, ops, i, &partitions[i], &stop, &memory);
+        if matches!(outcome, PartitionOutcome::Illegal(_)) {
+            illegal_found.store(true, Ordering::Relaxed);
+        }
+        outcome
     });
     let mut failing = Vec::new();
     let mut unknown = false;
@@ -58,6 +68,18 @@ pub fn check<M: Model>(
         Verdict::Unknown
     } else {
         Verdict::Ok
+    }
+}
+
+/// The caller's deadline, or an illegal partition found by another search (see `check`).
+struct StopEarly<'a> {
+    deadline: &'a dyn Deadline,
+    illegal_found: &'a AtomicBool,
+}
+
+impl Deadline for StopEarly<'_> {
+    fn expired(&self) -> bool {
+        self.illegal_found.load(Ordering::Relaxed) || self.deadline.expired()
     }
 }
 

@@ -18,8 +18,8 @@ pub(crate) type EntryId = u32;
 /// exhausting memory.
 pub(crate) const MEMO_ENTRIES_MAX: usize = 1 << 22;
 /// Bytes all memos of one check may take together (partitions searched in parallel share
-/// it), counting each entry's linearized set and its state's inline size: a lower bound, as
-/// what a state owns on the heap is not counted.
+/// it), counting each entry's linearized set, its state's inline size and what the model says
+/// the state owns on the heap ([`super::Model::state_heap_bytes`]).
 pub(crate) const MEMO_BYTES_MAX: usize = 1 << 29;
 const _: () = assert!(MEMO_ENTRIES_MAX < EntryId::MAX as usize);
 
@@ -79,6 +79,7 @@ impl<'a, S: Hash + Eq> Memo<'a, S> {
         &mut self,
         linearized: &Bitset,
         state: S,
+        state_heap_bytes: usize,
     ) -> Result<Option<EntryId>, MemoFull> {
         let f = fingerprint(linearized, &state);
         let mut e = self.first.get(&f).copied().unwrap_or(NONE);
@@ -93,7 +94,7 @@ impl<'a, S: Hash + Eq> Memo<'a, S> {
             }
             e = self.chain[e as usize];
         }
-        let entry_bytes = self.words_per_set * 8 + std::mem::size_of::<S>() + 8;
+        let entry_bytes = self.words_per_set * 8 + std::mem::size_of::<S>() + state_heap_bytes + 8;
         let total = self.shared.fetch_add(entry_bytes, Ordering::Relaxed) + entry_bytes;
         if self.states.len() + 1 > MEMO_ENTRIES_MAX || total > MEMO_BYTES_MAX {
             self.shared.fetch_sub(entry_bytes, Ordering::Relaxed);
@@ -157,11 +158,11 @@ mod tests {
         let shared = SharedBytes::new(0);
         let mut memo = Memo::new(10, &shared);
         let mut bits = Bitset::new(10);
-        assert_eq!(memo.insert(&bits, "a"), Ok(Some(0)));
-        assert_eq!(memo.insert(&bits, "a"), Ok(None));
-        assert_eq!(memo.insert(&bits, "b"), Ok(Some(1)));
+        assert_eq!(memo.insert(&bits, "a", 0), Ok(Some(0)));
+        assert_eq!(memo.insert(&bits, "a", 0), Ok(None));
+        assert_eq!(memo.insert(&bits, "b", 0), Ok(Some(1)));
         bits.set(3);
-        assert_eq!(memo.insert(&bits, "a"), Ok(Some(2)));
+        assert_eq!(memo.insert(&bits, "a", 0), Ok(Some(2)));
         assert_eq!(*memo.state(1), "b");
         assert_eq!(memo.len(), 3);
         drop(memo);

@@ -136,6 +136,12 @@ pub trait Model: Sync {
         false
     }
 
+    /// Optional: about how many bytes `state` owns on the heap (strings, maps), so the memo's
+    /// memory bound counts what the search really holds. Default: 0 (only the inline size).
+    fn state_heap_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
+
     /// Splits the history into independent sub-histories, as lists of operation indices that
     /// together name every operation exactly once. Only sound if the state is a product of
     /// independent parts and each operation touches one part. Default: one partition.

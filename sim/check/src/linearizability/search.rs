@@ -88,7 +88,9 @@ pub(crate) fn search<M: Model>(
     let definite_total = definite_left;
     // The prefix that linearized the most operations that returned, its state and that count.
     let mut longest: Option<(Vec<usize>, EntryId, usize)> = None;
-    let init = match memo.insert(&linearized, model.init()) {
+    let init_state = model.init();
+    let init_bytes = model.state_heap_bytes(&init_state);
+    let init = match memo.insert(&linearized, init_state, init_bytes) {
         Ok(Some(id)) => id,
         Ok(None) | Err(MemoFull) => unreachable!("a fresh memo takes its first entry"),
     };
@@ -147,7 +149,8 @@ pub(crate) fn search<M: Model>(
             Class::Definite | Class::Unknown => {}
         }
         linearized.set(op);
-        let fresh = match memo.insert(&linearized, next) {
+        let bytes = model.state_heap_bytes(&next);
+        let fresh = match memo.insert(&linearized, next, bytes) {
             Ok(fresh) => fresh,
             Err(MemoFull) => return SearchResult::Unknown,
         };

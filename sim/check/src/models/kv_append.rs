@@ -136,6 +136,10 @@ impl Model for KvAppend {
         call + &ret
     }
 
+    fn state_heap_bytes(&self, state: &KvState) -> usize {
+        state.0.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + state.0.capacity() * std::mem::size_of::<(String, String)>()
+    }
+
     fn describe_state(&self, state: &KvState) -> String {
         if state.0.is_empty() {
             return "every key is \"\"".to_string();

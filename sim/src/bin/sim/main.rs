@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Exit codes: 0 pass, 1 safety violation (a failed correctness check or an assertion inside a
-//! node), 2 bad input or usage, 3 a check ran out of its time budget, 4 liveness violation.
+//! node), 2 bad input or usage, 3 a check ran out of its time budget, 4 liveness violation, 5 a
+//! sweep in which a scenario's seeds never reached an event the scenario expects (`[expect]`).
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const UNKNOWN: u8 = 3;
     pub const LIVENESS: u8 = 4;
+    /// A sweep in which no seed of a scenario reached an event its `[expect]` names.
+    pub const COVERAGE: u8 = 5;
 }
 
 #[derive(Parser)]

@@ -3,8 +3,9 @@
 use crate::exit;
 use detcd_node::bugs::{Bug, Bugs};
 use detcd_sim::outcome::{default_jobs, parallel, run_one, Outcome};
-use detcd_sim::report;
+use detcd_sim::{coverage, report};
 use detcd_sim::scenario::Scenario;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -87,9 +88,14 @@ pub fn sweep(plan: Vec<(Scenario, u64)>, jobs: Option<usize>, with_report: bool,
     let rows: Mutex<Vec<report::sweep::Row>> = Mutex::new(Vec::new());
     let failures: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
     let worst = Mutex::new(exit::PASS);
+    // Per scenario (by name): what its runs reached.
+    let coverage: Mutex<BTreeMap<String, coverage::Table>> = Mutex::new(BTreeMap::new());
     let work = |i: usize| {
         let (s, seed) = &plan[i];
         let outcome = run_one(s, *seed, bugs_of(bug));
+        if let Outcome::Ran(run) = &outcome {
+            coverage.lock().expect("lock").entry(s.name.clone()).or_default().add(&run.coverage);
+        }
         if with_report {
             rows.lock().expect("lock").push(report_row(reports, s, *seed, bug, &outcome));
         }
@@ -109,6 +115,27 @@ pub fn sweep(plan: Vec<(Scenario, u64)>, jobs: Option<usize>, with_report: bool,
     for (_, line) in &failures {
         println!("{line}");
     }
+    let coverage = coverage.into_inner().expect("lock");
+    let mut all = coverage::Table::default();
+    for t in coverage.values() {
+        all.runs += t.runs;
+        for (e, (runs, n)) in &t.reached {
+            let a = all.reached.entry(e).or_default();
+            a.0 += runs;
+            a.1 += n;
+        }
+    }
+    print!("{}", all.render());
+    let mut gaps = 0;
+    let scenarios: BTreeMap<&str, &Scenario> = plan.iter().map(|(s, _)| (s.name.as_str(), s)).collect();
+    for s in scenarios.values() {
+        let expected = s.expect.as_ref().map(|e| e.events.as_slice()).unwrap_or_default();
+        let missing = coverage.get(&s.name).map_or(expected.iter().map(String::as_str).collect(), |t| t.missing(expected));
+        if !missing.is_empty() {
+            gaps += 1;
+            println!("COVERAGE {}: no seed reached {} (expected by the scenario)", s.name, missing.join(", "));
+        }
+    }
     println!("sweep: {} passed, {} failed", plan.len() - failures.len(), failures.len());
     if with_report {
         match report::sweep::write_index(reports, &rows.into_inner().expect("lock")) {
@@ -116,5 +143,8 @@ pub fn sweep(plan: Vec<(Scenario, u64)>, jobs: Option<usize>, with_report: bool,
             Err(e) => eprintln!("sim: cannot write the sweep's index in {}: {e}", reports.display()),
         }
     }
-    worst.into_inner().expect("lock")
+    match worst.into_inner().expect("lock") {
+        exit::PASS if gaps > 0 => exit::COVERAGE,
+        w => w,
+    }
 }

@@ -108,6 +108,10 @@ impl Model for Etcd {
         )
     }
 
+    fn state_heap_bytes(&self, state: &Store) -> usize {
+        state.heap_bytes()
+    }
+
     fn describe_state(&self, state: &Store) -> String {
         state.describe()
     }

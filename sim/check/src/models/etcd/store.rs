@@ -62,6 +62,14 @@ impl Store {
         self.revision
     }
 
+    /// About how many bytes this store owns on the heap: per key its name, value and B-tree
+    /// slot, per lease a slot (for the checker's memory bound).
+    pub fn heap_bytes(&self) -> usize {
+        const SLOT_BYTES: usize = 48;
+        let keys: usize = self.keys.iter().map(|(k, v)| k.len() + v.value.len() + std::mem::size_of::<KeyState>() + SLOT_BYTES).sum();
+        keys + self.leases.len() * (std::mem::size_of::<LeaseId>() + SLOT_BYTES)
+    }
+
     /// Runs `request`: the new store (`None` if unchanged) and the response etcd would give.
     pub fn apply(&self, request: &Request) -> (Option<Store>, Response) {
         let (next, response) = match request {
