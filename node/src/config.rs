@@ -81,6 +81,13 @@ pub struct NodeConfig {
     pub seed: u64,
     /// Injected bugs (simulation only; always none in the real build, see `bugs`).
     pub bugs: crate::bugs::Bugs,
+    /// Where request and lease IDs start counting (milliseconds, etcd's `idutil`): the wall clock
+    /// at start in real mode, so that IDs do not repeat across restarts; `None` takes the node's
+    /// clock (the simulator, where the run's seed fixes everything).
+    pub id_epoch_ms: Option<u64>,
+    /// Test hook (hidden flag `--debug-panic-after-applied`): the driver panics once it has
+    /// applied this index, to check that a member whose driver dies does not linger.
+    pub panic_after_applied: Option<u64>,
 }
 
 /// A configuration that cannot work, named the way etcd names it.

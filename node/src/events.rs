@@ -105,6 +105,10 @@ pub enum NodeEvent {
     /// the entry that ended it (its top 16 bits are the low 16 bits of the proposing member's ID,
     /// `state::request::RequestIds`), so an inspector can tell who decided an expiry.
     LeaseEnded { id: MemberId, lease: i64, revision: i64, expired: bool, request: u64 },
+    /// The node refused a message from peer `from` (`consensus::peer_guard`, `reason` one of its
+    /// refusal names). No honest member sends such a message, so the simulator fails a run that
+    /// has one.
+    PeerMessageRefused { id: MemberId, from: MemberId, reason: &'static str },
     /// The node (leading) sent a snapshot to `to`, a follower too far behind for its log.
     SnapshotSent { id: MemberId, to: MemberId, index: Index },
     /// The node saved a snapshot of its state machine at `index` and compacted its log.
@@ -146,6 +150,7 @@ pub fn tracing_sink() -> EventSink {
         NodeEvent::LeaseEnded { id, lease, revision, expired, request } => {
             tracing::debug!(member = %id, lease, revision, expired, request, "lease ended")
         }
+        NodeEvent::PeerMessageRefused { id, from, reason } => tracing::debug!(member = %id, from = %from, reason, "peer message refused"),
         NodeEvent::SnapshotSent { id, to, index } => tracing::info!(member = %id, to = %to, index = index.0, "sent a snapshot to a lagging follower"),
         NodeEvent::SnapshotSaved { id, index } => tracing::info!(member = %id, index = index.0, "saved a snapshot, log compacted"),
         NodeEvent::SnapshotInstalled { id, index, term } => {

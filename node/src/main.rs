@@ -13,6 +13,15 @@
 //! there and rejoins the cluster: as in etcd, the `--initial-cluster*` flags then only name the
 //! peers. A data directory that cannot be trusted (a corrupt WAL record or snapshot) stops the
 //! start with an error naming the file and offset, and exit code 1.
+//!
+//! Operating mistakes are refused before anything is written, as etcd refuses them: a second
+//! `detcd` on a data directory in use (the directory is locked), a data directory written by
+//! another member or cluster (the WAL records its owner), a member whose data directory is new but
+//! which its peers have seen run before ("has already been bootstrapped": its data was wiped, and
+//! rejoining as new could lose writes it acknowledged), and a `--max-request-bytes` the WAL cannot
+//! hold. The data directory is private (0700, files 0600). Any panic exits the process (exit code
+//! 134 via abort), so that a supervisor restarts a member whose driver died instead of leaving it
+//! half alive.
 
 #[cfg(madsim)]
 fn main() {
@@ -34,7 +43,10 @@ mod real {
     use detcd_node::events::tracing_sink;
     use detcd_node::ids;
     use detcd_node::node::Node;
+    use detcd_node::durable::wal::{Identity, BODY_BYTES_MAX};
     use detcd_node::durable::wal_log::{Opened, WalLog, WalLogOptions, SNAPSHOT_COUNT_DEFAULT};
+    use std::fs::File;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     use std::path::Path;
     use std::process::ExitCode;
     use std::sync::Arc;
@@ -79,11 +91,25 @@ mod real {
         /// Number of committed transactions to trigger a snapshot to disk.
         #[arg(long, default_value_t = SNAPSHOT_COUNT_DEFAULT)]
         snapshot_count: u64,
+        /// Test hook: the Raft driver panics after applying this index.
+        #[arg(long, hide = true)]
+        debug_panic_after_applied: Option<u64>,
     }
+
+    /// The largest `--max-request-bytes` the WAL can hold: an entry is the request plus its
+    /// envelope (IDs, trace, the raft entry's fields), which stays well under 1 KiB.
+    const MAX_REQUEST_BYTES_LIMIT: usize = BODY_BYTES_MAX - 1024;
 
     fn build_config(f: &Flags) -> Result<NodeConfig, config::ConfigError> {
         if f.initial_cluster_state != "new" {
             return Err(config::ConfigError::ClusterState(f.initial_cluster_state.clone()));
+        }
+        if f.max_request_bytes > MAX_REQUEST_BYTES_LIMIT {
+            return Err(config::ConfigError::BadFlag {
+                flag: "--max-request-bytes",
+                value: f.max_request_bytes.to_string(),
+                why: format!("over {MAX_REQUEST_BYTES_LIMIT} bytes, the most one WAL record holds"),
+            });
         }
         let initial = config::parse_initial_cluster(&f.initial_cluster)?;
         let (advertised_peer, _) = config::parse_url_list("--initial-advertise-peer-urls", &f.initial_advertise_peer_urls)?;
@@ -117,11 +143,82 @@ mod real {
             seed: rand::random(),
             // Injected bugs exist only in simulation builds (`detcd_node::bugs`).
             bugs: detcd_node::bugs::Bugs::none(),
+            // Request and lease IDs count from the wall clock (the clock seam's real side), so that
+            // they do not repeat after a restart (etcd's idutil does the same).
+            id_epoch_ms: Some(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            ),
+            panic_after_applied: f.debug_panic_after_applied,
         })
+    }
+
+    /// Exits the process on any panic, after the usual message: a member missing its driver, its
+    /// apply path or a server must not linger (module doc).
+    fn exit_on_panic() {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            report(info);
+            eprintln!("detcd: a task panicked; exiting so that the member is restarted whole");
+            std::process::abort();
+        }));
+    }
+
+    /// Creates the data directory (0700) if needed, warns if an existing one is open to others,
+    /// and locks it: the returned file holds the lock for the life of the process.
+    fn lock_data_dir(dir: &Path) -> Result<File, String> {
+        if !dir.exists() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+        }
+        let meta = std::fs::metadata(dir).map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+        if !meta.is_dir() {
+            return Err(format!("data directory {} is not a directory", dir.display()));
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            // etcd 3.4's words (fileutil.CheckDirPermission).
+            tracing::warn!(
+                "check file permission: directory {:?} exist, but the permission is {:o}. The recommended permission is 700 to prevent possible unprivileged access to the data.",
+                dir.display().to_string(),
+                mode
+            );
+        }
+        let lock = File::open(dir).map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+        match lock.try_lock() {
+            Ok(()) => Ok(lock),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!("data directory {} is in use by another detcd process", dir.display())),
+            Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock data directory {}: {e}", dir.display())),
+        }
+    }
+
+    /// Whether `dir` holds a WAL (a member that has run before on this directory).
+    fn has_wal(dir: &Path) -> bool {
+        std::fs::read_dir(dir.join("member")).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().ends_with(".wal"))
+        })
+    }
+
+    /// Refuses a member with a new data directory that its peers have seen run: its data was lost,
+    /// and starting afresh could lose writes it acknowledged (etcd: "member X has already been
+    /// bootstrapped"). Peers that cannot be reached do not count (a whole new cluster starts with
+    /// none reachable).
+    async fn check_not_bootstrapped(cfg: &NodeConfig) -> Result<(), String> {
+        for (id, m) in cfg.members.iter().filter(|(id, _)| **id != cfg.id) {
+            for url in &m.peer_urls {
+                if detcd_node::consensus::transport::ask_bootstrapped(url, cfg.id, cfg.cluster_id).await == Some(true) {
+                    return Err(format!(
+                        "member {} has already been bootstrapped (member {id} says so): its data directory is new, so its data \
+                         was lost; remove the member from the cluster and add it again rather than restart it empty",
+                        cfg.id
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn main() -> ExitCode {
         let flags = Flags::parse();
+        exit_on_panic();
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_env_filter(
@@ -136,18 +233,33 @@ mod real {
             }
         };
         let data_dir = flags.data_dir.clone().unwrap_or_else(|| format!("{}.etcd", flags.name));
-        let opts = WalLogOptions { snapshot_count: flags.snapshot_count.max(1), ..WalLogOptions::default() };
-        let opened = match open_log(Path::new(&data_dir), opts, &cfg) {
-            Ok(o) => o,
+        let data_dir = Path::new(&data_dir);
+        let _lock = match lock_data_dir(data_dir) {
+            Ok(l) => l,
             Err(e) => {
                 eprintln!("detcd: {e}");
                 return ExitCode::FAILURE;
             }
         };
+        let mut opts = WalLogOptions { snapshot_count: flags.snapshot_count.max(1), ..WalLogOptions::default() };
+        opts.wal.owner = Identity { member: cfg.id.0, cluster: cfg.cluster_id.0 };
         let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
                 eprintln!("detcd: cannot start the runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if !has_wal(data_dir) {
+            if let Err(e) = rt.block_on(check_not_bootstrapped(&cfg)) {
+                eprintln!("detcd: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        let opened = match open_log(data_dir, opts, &cfg) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("detcd: {e}");
                 return ExitCode::FAILURE;
             }
         };

@@ -28,7 +28,8 @@ use crate::api::etcd::{
 };
 use crate::state::{RestoreError, StateMachine};
 use crate::durable::log_store::LogStore;
-use crate::consensus::transport::{PeerService, Transport};
+use crate::consensus::peer_guard::{Refusal, Refusals};
+use crate::consensus::transport::{PeerService, Published, Transport, STREAMS_PER_CONNECTION_MAX};
 use crate::types::{Index, MemberId, Term};
 use raft::prelude::Snapshot;
 use std::collections::BTreeMap;
@@ -60,6 +61,24 @@ pub enum NodeError {
     Restore(#[from] RestoreError),
     #[error("serving {what} on {addr}: {error}")]
     Serve { what: &'static str, addr: SocketAddr, error: String },
+    #[error("the {0} task panicked; stopping the member rather than serve without it")]
+    TaskDied(&'static str),
+}
+
+/// Reports a task that ends by panicking: held by the task, dropped while the panic unwinds. A
+/// member whose driver (or a server) died must stop, not linger with open ports serving stale
+/// reads (the `detcd` binary also exits on any panic, see its panic hook).
+struct PanicWatch {
+    what: &'static str,
+    done: mpsc::Sender<Result<(), NodeError>>,
+}
+
+impl Drop for PanicWatch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.done.try_send(Err(NodeError::TaskDied(self.what)));
+        }
+    }
 }
 
 /// A running member.
@@ -71,6 +90,7 @@ pub struct Node {
     done: mpsc::Receiver<Result<(), NodeError>>,
     tasks: Vec<JoinHandle<()>>,
     clock: Clock,
+    refusals: Arc<Refusals>,
 }
 
 impl Node {
@@ -119,7 +139,9 @@ impl Node {
             .filter(|(id, _)| **id != cfg.id)
             .map(|(id, m)| (*id, m.peer_urls[0].clone()))
             .collect();
-        let transport = Transport::start(cfg.id, peers);
+        let transport = Transport::start(cfg.id, cfg.cluster_id, peers);
+        let ids_from_ms = cfg.id_epoch_ms.unwrap_or_else(|| clock.now().as_millis().max(0) as u64);
+        let refusals = Arc::new(Refusals::default());
         let driver = Driver::new(
             cfg.id,
             store,
@@ -132,6 +154,9 @@ impl Node {
             events,
             status_tx,
             cfg.bugs,
+            refusals.clone(),
+            ids_from_ms,
+            cfg.panic_after_applied,
         )?;
 
         let mut tasks = Vec::new();
@@ -139,6 +164,7 @@ impl Node {
             let done = done_tx.clone();
             let shutdown = shutdown_rx.clone();
             tasks.push(tokio::spawn(async move {
+                let _watch = PanicWatch { what: "raft driver", done: done.clone() };
                 let r = driver.run(cmd_rx, peer_rx, shutdown).await;
                 let _ = done.send(r.map_err(NodeError::from)).await;
             }));
@@ -153,17 +179,33 @@ impl Node {
             clock: clock.clone(),
             timing: cfg.timing.clone(),
             limits: cfg.limits.clone(),
-            lease_ids: Arc::new(Mutex::new(RequestIds::new(cfg.id.0, clock.now().as_millis().max(0) as u64))),
+            lease_ids: Arc::new(Mutex::new(RequestIds::new(cfg.id.0, ids_from_ms))),
             leader_link: Arc::new(Mutex::new(None)),
             shutdown: shutdown_rx.clone(),
             bugs: cfg.bugs,
         };
         let max_msg = cfg.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
         for &addr in &cfg.listen_peer {
-            let svc = PeerServer::new(PeerService::new(cfg.id, peer_tx.clone())).max_decoding_message_size(PEER_BATCH_BYTES_MAX);
+            let voters = cfg.members.keys().map(|m| m.0).collect();
+            let state = shared.state.clone();
+            let published: Published = Arc::new(move |id| {
+                state.lock().expect("state lock").members.get(&id).is_some_and(|m| !m.name.is_empty())
+            });
+            let peer = PeerService {
+                me: cfg.id,
+                cluster: cfg.cluster_id,
+                voters,
+                to_driver: peer_tx.clone(),
+                refusals: refusals.clone(),
+                published,
+            };
+            let svc = PeerServer::new(peer).max_decoding_message_size(PEER_BATCH_BYTES_MAX);
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
             tasks.push(tokio::spawn(async move {
+                let _watch = PanicWatch { what: "peer server", done: done.clone() };
                 let r = tonic::transport::Server::builder()
+                    .max_concurrent_streams(STREAMS_PER_CONNECTION_MAX)
+                    .concurrency_limit_per_connection(STREAMS_PER_CONNECTION_MAX as usize)
                     .add_service(svc)
                     .serve_with_shutdown(addr, until_shutdown(shutdown))
                     .await;
@@ -180,6 +222,7 @@ impl Node {
             let election = ElectionServer::new(ElectionService { shared: shared.clone() });
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
             tasks.push(tokio::spawn(async move {
+                let _watch = PanicWatch { what: "client server", done: done.clone() };
                 let r = tonic::transport::Server::builder()
                     .add_service(kv)
                     .add_service(watch)
@@ -194,15 +237,26 @@ impl Node {
             }));
         }
         let attrs = MemberAttributes { id: cfg.id.0, name: cfg.name.clone(), client_urls: cfg.advertise_client_urls.clone() };
-        tasks.push(tokio::spawn(run_lessor(shared.clone(), shutdown_rx.clone())));
+        {
+            let (shared, shutdown, done) = (shared.clone(), shutdown_rx.clone(), done_tx.clone());
+            tasks.push(tokio::spawn(async move {
+                let _watch = PanicWatch { what: "lessor", done };
+                run_lessor(shared, shutdown).await;
+            }));
+        }
         tasks.push(tokio::spawn(publish(shared, attrs, shutdown_rx)));
 
-        Ok(Node { id: cfg.id, status: status_rx, shutdown: shutdown_tx, done: done_rx, tasks, clock })
+        Ok(Node { id: cfg.id, status: status_rx, shutdown: shutdown_tx, done: done_rx, tasks, clock, refusals })
     }
 
     /// The member's Raft status now.
     pub fn status(&self) -> NodeStatus {
         *self.status.borrow()
+    }
+
+    /// Peer messages refused so far, by reason (`consensus::peer_guard`).
+    pub fn peer_refusals(&self) -> Vec<(Refusal, u64)> {
+        self.refusals.snapshot()
     }
 
     /// A receiver that sees every status change.

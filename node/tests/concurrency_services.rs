@@ -61,6 +61,8 @@ impl Cluster {
                 limits: Limits::default(),
                 seed: i as u64 + 1,
                 bugs: detcd_node::bugs::Bugs::none(),
+                id_epoch_ms: None,
+                panic_after_applied: None,
             };
             client_urls.push(format!("http://127.0.0.1:{c}"));
             nodes.push(Node::start(cfg, MemLog::new_cluster(voters.clone()), Clock::new(), sink.clone()).expect("member starts"));

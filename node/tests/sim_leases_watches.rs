@@ -59,6 +59,8 @@ fn start_cluster(seed: u64) -> Vec<NodeHandle> {
                 limits: Limits::default(),
                 seed: seed.wrapping_mul(31).wrapping_add(i as u64),
                 bugs: detcd_node::bugs::Bugs::none(),
+                id_epoch_ms: None,
+                panic_after_applied: None,
             };
             let (voters, sink) = (voters.clone(), sink.clone());
             Handle::current()

@@ -54,7 +54,7 @@ pub fn node_ip(i: usize) -> IpAddr {
 /// few seconds under load then needs a snapshot; etcd's defaults (64 MiB, 100,000, 5,000) would
 /// never compact in a run of seconds.
 pub fn sim_log_options() -> WalLogOptions {
-    WalLogOptions { wal: WalOptions { segment_bytes_max: 16 << 10 }, catch_up_entries: 100, snapshot_count: 200 }
+    WalLogOptions { wal: WalOptions { segment_bytes_max: 16 << 10, ..WalOptions::default() }, catch_up_entries: 100, snapshot_count: 200 }
 }
 
 /// A running simulated cluster.
@@ -171,6 +171,8 @@ impl SimCluster {
                 limits: Limits::default(),
                 seed: node_seeds[i],
                 bugs,
+                id_epoch_ms: None,
+                panic_after_applied: None,
             };
             let clock = Clock::new();
             clocks.push(clock.clone());

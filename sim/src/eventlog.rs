@@ -84,6 +84,8 @@ pub struct EventLog {
     pub snapshots_saved: Vec<(Duration, usize, u64)>,
     /// Every lease end every node applied, in the order applied.
     pub lease_ends: Vec<LeaseEnd>,
+    /// Every peer message a node refused, as (time, node, reason): no honest member sends one.
+    pub peer_refusals: Vec<(Duration, usize, &'static str)>,
     /// By trace ID, every application of an entry that carried one, in the order applied.
     pub traced: BTreeMap<u128, Vec<TracedEntry>>,
     /// Every change the simulator made to a node's clock, in time order.
@@ -105,6 +107,7 @@ impl EventLog {
             applied: Vec::new(),
             snapshots_saved: Vec::new(),
             lease_ends: Vec::new(),
+            peer_refusals: Vec::new(),
             traced: BTreeMap::new(),
             clock_changes: Vec::new(),
             counters: BTreeMap::new(),
@@ -187,6 +190,11 @@ impl EventLog {
                 self.snapshots_saved.push((at, node, index.0));
             }
             NodeEvent::SnapshotSent { .. } => self.count(crate::coverage::SNAPSHOT_SENT),
+            NodeEvent::PeerMessageRefused { id, from, reason } => {
+                let (node, sender) = (self.node_of(*id), self.node_of(*from));
+                self.peer_refusals.push((at, node, reason));
+                self.lines.push((at, Entry::Note(format!("n{} refused a message from n{}: {reason}", node + 1, sender + 1))));
+            }
             NodeEvent::SnapshotInstalled { id, index, term } => {
                 self.count(crate::coverage::SNAPSHOT_INSTALLED);
                 let node = self.node_of(*id);

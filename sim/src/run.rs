@@ -257,6 +257,7 @@ fn check(
         v.push(("terms-never-go-back", checks::terms_never_go_back(log)));
         v.push(("applied-entries-agree", checks::applied_entries_agree(log)));
         v.push(("applied-at-most-once", crate::patch::applied_at_most_once(log)));
+        v.push(("honest-peers-accepted", checks::honest_peers_accepted(log)));
         v.push(("stores-agree-hashkv", log.end_hashes.as_deref().map_or(Verdict::Skipped("not asked".into()), checks::hashkv::agree)));
     }
     if s.checks.linearizability {

@@ -35,6 +35,7 @@ use crate::events::{EntryOutcome, EventSink, NodeEvent, NodeStatus, Role};
 use crate::state::request::{Applied, Op, ReplicatedRequest, RequestIds};
 use crate::state::{RestoreError, StateMachine};
 use crate::durable::log_store::{LogStore, StorageError};
+use crate::consensus::peer_guard::{self, Refusals};
 use crate::consensus::transport::Transport;
 use crate::trace_context::TraceId;
 use crate::types::{Index, MemberId, Term};
@@ -43,7 +44,7 @@ use raft::prelude::{Entry, EntryType, Message, MessageType, Snapshot};
 use raft::{ProgressState, RawNode, ReadState, SnapshotStatus};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -80,6 +81,12 @@ pub enum DriverError {
     Raft(#[from] raft::Error),
     #[error("cannot restore the snapshot received from the leader: {0}")]
     Restore(#[from] RestoreError),
+    /// A committed entry that cannot be applied: applying it differently from the other members,
+    /// or skipping it, would make this member's state diverge, so it stops instead, at every start,
+    /// until an operator replaces its data. Entries are checked before they are proposed and when
+    /// they arrive from a peer (`peer_guard`), so only a bug or tampering gets one this far.
+    #[error("committed entry {index} cannot be applied: {why}; stopping rather than diverge from the other members")]
+    BadEntry { index: Index, why: String },
 }
 
 struct PendingRead {
@@ -116,6 +123,12 @@ pub struct Driver<S: LogStore> {
     led_in: Option<Term>,
     /// While leading: the index of the first entry of this term (`NodeStatus::term_start`).
     term_start: Option<Index>,
+    /// The cluster's voters (static in this build), for vetting peer messages.
+    voters: BTreeSet<u64>,
+    /// Peer messages refused, by reason (`peer_guard`).
+    refusals: Arc<Refusals>,
+    /// Test hook (`NodeConfig::panic_after_applied`).
+    panic_after_applied: Option<u64>,
 }
 
 impl<S: LogStore> Driver<S> {
@@ -132,6 +145,9 @@ impl<S: LogStore> Driver<S> {
         events: EventSink,
         status_tx: watch::Sender<NodeStatus>,
         bugs: Bugs,
+        refusals: Arc<Refusals>,
+        ids_from_ms: u64,
+        panic_after_applied: Option<u64>,
     ) -> Result<Self, DriverError> {
         assert!(timing.election_ticks_min < timing.election_ticks_max);
         assert!(timing.heartbeat_ticks < timing.election_ticks_min, "heartbeat must be shorter than the election timeout");
@@ -154,7 +170,8 @@ impl<S: LogStore> Driver<S> {
         cfg.validate()?;
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let raw = RawNode::new(&cfg, store, &logger)?;
-        let request_ids = RequestIds::new(id.0, clock.now().as_millis().max(0) as u64);
+        let voters: BTreeSet<u64> = raw.raft.prs().conf().voters().ids().iter().collect();
+        let request_ids = RequestIds::new(id.0, ids_from_ms);
         let mut driver = Driver {
             id,
             raw,
@@ -177,6 +194,9 @@ impl<S: LogStore> Driver<S> {
             bugs,
             led_in: None,
             term_start: None,
+            voters,
+            refusals,
+            panic_after_applied,
         };
         driver.randomize_election_timeout();
         driver.observe();
@@ -263,9 +283,23 @@ impl<S: LogStore> Driver<S> {
         self.transport.send(msgs);
     }
 
+    /// Steps a message from a peer, if it passes `peer_guard`'s checks.
     fn step(&mut self, msg: Message) {
-        // A message from a peer that is not (or no longer) in the group is dropped by raft-rs itself;
-        // errors here are about such messages and are not ours to act on.
+        let log = &self.raw.raft.raft_log;
+        let view = peer_guard::View {
+            me: self.id.0,
+            voters: &self.voters,
+            term: self.raw.raft.term,
+            leader: self.raw.raft.leader_id,
+            last_index: log.last_index(),
+        };
+        if let Err(why) = peer_guard::vet(&msg, msg.from, &view) {
+            self.refusals.count(why, self.id);
+            (self.events)(&NodeEvent::PeerMessageRefused { id: self.id, from: MemberId(msg.from), reason: why.as_str() });
+            return;
+        }
+        // What raft-rs still refuses (a response from a member it has no progress for) is not ours
+        // to act on.
         if let Err(e) = self.raw.step(msg) {
             tracing::debug!(member = %self.id, error = %e, "raft step rejected a peer message");
         }
@@ -282,7 +316,12 @@ impl<S: LogStore> Driver<S> {
     fn propose(&mut self, op: Op, trace: Option<TraceId>, reply: ProposeReply) {
         let id = self.request_ids.next_id();
         let trace = trace.map(TraceId::to_bytes).unwrap_or_default();
-        let data = ReplicatedRequest { id, op: Some(op), trace }.encode_to_vec();
+        let request = ReplicatedRequest { id, op: Some(op), trace };
+        if let Err(e) = crate::state::request::check(&request) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let data = request.encode_to_vec();
         if data.len() > self.limits.max_request_bytes {
             let _ = reply.send(Err(ApiError::RequestTooLarge));
             return;
@@ -422,7 +461,7 @@ impl<S: LogStore> Driver<S> {
             // BUG apply-uncommitted: what was just appended is applied (and acknowledged to its
             // client) at once, as if appending were committing.
             let appended = rd.entries().to_vec();
-            self.apply(appended);
+            self.apply(appended)?;
         }
 
         // 2. SEND, now that what the messages promise is durable.
@@ -435,7 +474,7 @@ impl<S: LogStore> Driver<S> {
         if let Some(snap) = &snapshot {
             self.restore(snap)?;
         }
-        self.apply(rd.take_committed_entries());
+        self.apply(rd.take_committed_entries())?;
         self.read_states(rd.take_read_states());
 
         let mut light = self.raw.advance(rd);
@@ -443,8 +482,12 @@ impl<S: LogStore> Driver<S> {
             self.raw.mut_store().set_commit(commit)?;
         }
         self.send(light.take_messages());
-        self.apply(light.take_committed_entries());
+        self.apply(light.take_committed_entries())?;
         self.raw.advance_apply();
+        if let Some(at) = self.panic_after_applied {
+            let applied = self.state.lock().expect("state lock").applied();
+            assert!(applied.0 < at, "test hook: driver of member {} panics after applying index {at}", self.id);
+        }
         self.release_reads();
         self.observe();
         self.publish_status();
@@ -477,9 +520,11 @@ impl<S: LogStore> Driver<S> {
         Ok(())
     }
 
-    fn apply(&mut self, entries: Vec<Entry>) {
+    /// Applies committed entries in order. An entry that cannot be applied stops the member
+    /// (`DriverError::BadEntry`): nothing here panics on replicated data.
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), DriverError> {
         if entries.is_empty() {
-            return;
+            return Ok(());
         }
         let mut state = self.state.lock().expect("state lock");
         for entry in entries {
@@ -497,7 +542,8 @@ impl<S: LogStore> Driver<S> {
                 }
                 EntryType::EntryNormal => {
                     let req = ReplicatedRequest::decode(entry.data.as_ref())
-                        .unwrap_or_else(|e| panic!("member {}: committed entry {} does not decode: {e}", self.id, index));
+                        .map_err(|e| DriverError::BadEntry { index, why: format!("it does not decode: {e}") })?;
+                    crate::state::request::check(&req).map_err(|e| DriverError::BadEntry { index, why: e.to_string() })?;
                     let id = req.id;
                     let trace = TraceId::from_bytes(&req.trace);
                     let lease_end = match &req.op {
@@ -521,10 +567,11 @@ impl<S: LogStore> Driver<S> {
                 }
                 // Membership is static in this build (no member add/remove), so none are proposed.
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    panic!("member {}: conf change at {} but membership changes are not supported yet", self.id, index)
+                    return Err(DriverError::BadEntry { index, why: "it is a membership change, which this build does not support".into() });
                 }
             }
         }
+        Ok(())
     }
 
     fn read_states(&mut self, states: Vec<ReadState>) {

@@ -3,6 +3,10 @@
 //! raft-rs messages are rust-protobuf types, not prost ones, so each travels as opaque bytes
 //! (`write_to_bytes` / `parse_from_bytes`) inside our own `MessageBatch` (STACK.md).
 //!
+//! The receiving side trusts no one: a batch must carry this cluster's ID and come from one of its
+//! voters, stay within the size limits, and every message in it passes `peer_guard` in the driver.
+//! A refused batch gets an error that names nothing about this member.
+//!
 //! Delivery contract, which is all Raft asks of a network: messages may be lost, delayed, duplicated
 //! or reordered across batches; they are never corrupted (gRPC and TCP checksum them). So the sender
 //! never blocks the driver: each peer has a bounded queue, and when it is full (peer down or slow)
@@ -10,11 +14,13 @@
 
 use crate::pb::peer::peer_client::PeerClient;
 use crate::pb::peer::peer_server::Peer;
-use crate::pb::peer::{MessageBatch, SendAck};
-use crate::types::MemberId;
+use crate::pb::peer::{BootstrappedQuery, BootstrappedReply, MessageBatch, SendAck};
+use crate::consensus::peer_guard::{Refusal, Refusals};
+use crate::types::{ClusterId, MemberId};
 use protobuf::Message as _;
 use raft::prelude::Message;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
@@ -23,6 +29,11 @@ use tonic::transport::{Channel, Endpoint};
 pub const PEER_QUEUE_MAX: usize = 4096;
 /// Messages in one `Send` call at most.
 pub const BATCH_MESSAGES_MAX: usize = 512;
+/// A sender stops adding messages to a batch once it holds this many bytes (one message may take
+/// it past: a snapshot travels whole).
+pub const BATCH_BYTES_SOFT_MAX: usize = 4 << 20;
+/// Concurrent `Send` calls one connection may have open; an honest sender has one.
+pub const STREAMS_PER_CONNECTION_MAX: u32 = 4;
 /// How long one dial or one `Send` may take before the peer counts as unreachable for that batch.
 const PEER_RPC_TIMEOUT: Duration = Duration::from_secs(1);
 /// The slowest transfer rate a peer link is expected to sustain: a batch of `b` bytes may take
@@ -37,11 +48,11 @@ pub struct Transport {
 
 impl Transport {
     /// Starts one sender task per peer (`peers` excludes this member).
-    pub fn start(from: MemberId, peers: BTreeMap<MemberId, String>) -> Transport {
+    pub fn start(from: MemberId, cluster: ClusterId, peers: BTreeMap<MemberId, String>) -> Transport {
         let mut senders = BTreeMap::new();
         for (id, url) in peers {
             let (tx, rx) = mpsc::channel(PEER_QUEUE_MAX);
-            tokio::spawn(peer_sender(from, id, url, rx));
+            tokio::spawn(peer_sender(from, cluster, id, url, rx));
             senders.insert(id.0, tx);
         }
         Transport { peers: senders }
@@ -62,7 +73,7 @@ impl Transport {
     }
 }
 
-async fn peer_sender(from: MemberId, to: MemberId, url: String, mut rx: mpsc::Receiver<Message>) {
+async fn peer_sender(from: MemberId, cluster: ClusterId, to: MemberId, url: String, mut rx: mpsc::Receiver<Message>) {
     let endpoint = match Endpoint::from_shared(url.clone()) {
         Ok(e) => e.connect_timeout(PEER_RPC_TIMEOUT),
         Err(e) => {
@@ -72,17 +83,18 @@ async fn peer_sender(from: MemberId, to: MemberId, url: String, mut rx: mpsc::Re
     };
     let mut client: Option<PeerClient<Channel>> = None;
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH_MESSAGES_MAX {
+        let mut messages: Vec<Vec<u8>> = vec![first.write_to_bytes().expect("raft message encodes")];
+        let mut bytes: usize = messages[0].len();
+        while messages.len() < BATCH_MESSAGES_MAX && bytes < BATCH_BYTES_SOFT_MAX {
             match rx.try_recv() {
-                Ok(m) => batch.push(m),
+                Ok(m) => {
+                    let b = m.write_to_bytes().expect("raft message encodes");
+                    bytes += b.len();
+                    messages.push(b);
+                }
                 Err(_) => break,
             }
         }
-        let messages: Vec<Vec<u8>> = batch
-            .iter()
-            .map(|m| m.write_to_bytes().expect("raft message encodes"))
-            .collect();
         if client.is_none() {
             match endpoint.connect().await {
                 Ok(ch) => client = Some(PeerClient::new(ch)),
@@ -93,8 +105,7 @@ async fn peer_sender(from: MemberId, to: MemberId, url: String, mut rx: mpsc::Re
             }
         }
         let c = client.as_mut().expect("connected above");
-        let bytes: usize = messages.iter().map(Vec::len).sum();
-        let mut req = tonic::Request::new(MessageBatch { from: from.0, to: to.0, messages });
+        let mut req = tonic::Request::new(MessageBatch { from: from.0, to: to.0, messages, cluster_id: cluster.0 });
         // A large batch (a snapshot) gets time in proportion to its size on top of the base.
         req.set_timeout(PEER_RPC_TIMEOUT + Duration::from_secs_f64(bytes as f64 / PEER_BYTES_PER_S_MIN));
         if let Err(e) = c.send(req).await {
@@ -104,15 +115,25 @@ async fn peer_sender(from: MemberId, to: MemberId, url: String, mut rx: mpsc::Re
     }
 }
 
-/// Incoming side: hands decoded messages to the driver's bounded queue.
+/// Incoming side: checks the batch, decodes its messages and hands them to the driver's bounded
+/// queue (where `peer_guard` vets each one).
 pub struct PeerService {
-    me: MemberId,
-    to_driver: mpsc::Sender<Message>,
+    pub me: MemberId,
+    pub cluster: ClusterId,
+    pub voters: BTreeSet<u64>,
+    pub to_driver: mpsc::Sender<Message>,
+    pub refusals: Arc<Refusals>,
+    /// Whether a member has published itself (it has run before).
+    pub published: Published,
 }
 
+/// Answers whether a member has published its attributes, from this member's state.
+pub type Published = Arc<dyn Fn(MemberId) -> bool + Send + Sync>;
+
 impl PeerService {
-    pub fn new(me: MemberId, to_driver: mpsc::Sender<Message>) -> PeerService {
-        PeerService { me, to_driver }
+    fn refuse(&self, why: Refusal, status: tonic::Status) -> tonic::Status {
+        self.refusals.count(why, self.me);
+        status
     }
 }
 
@@ -120,18 +141,52 @@ impl PeerService {
 impl Peer for PeerService {
     async fn send(&self, req: tonic::Request<MessageBatch>) -> Result<tonic::Response<SendAck>, tonic::Status> {
         let batch = req.into_inner();
-        if batch.to != self.me.0 {
-            return Err(tonic::Status::failed_precondition(format!(
-                "batch for member {:x} reached member {}",
-                batch.to, self.me
-            )));
+        // etcd answers a peer request from another cluster with "cluster ID mismatch" (HTTP 412).
+        if batch.cluster_id != self.cluster.0 {
+            return Err(self.refuse(Refusal::Stranger, tonic::Status::failed_precondition("cluster ID mismatch")));
         }
-        for bytes in batch.messages {
-            let msg = Message::parse_from_bytes(&bytes)
-                .map_err(|e| tonic::Status::invalid_argument(format!("undecodable raft message: {e}")))?;
+        if !self.voters.contains(&batch.from) || batch.from == self.me.0 {
+            return Err(self.refuse(Refusal::Stranger, tonic::Status::permission_denied("sender is not a member of this cluster")));
+        }
+        if batch.to != self.me.0 {
+            return Err(self.refuse(Refusal::Misaddressed, tonic::Status::failed_precondition("batch addressed to another member")));
+        }
+        if batch.messages.len() > BATCH_MESSAGES_MAX {
+            return Err(self.refuse(Refusal::Undecodable, tonic::Status::invalid_argument("too many messages in one batch")));
+        }
+        let mut decoded = Vec::with_capacity(batch.messages.len());
+        for bytes in &batch.messages {
+            match Message::parse_from_bytes(bytes) {
+                // Every message speaks for the batch's sender, to this member.
+                Ok(m) if m.from != batch.from || m.to != self.me.0 => {
+                    return Err(self.refuse(Refusal::Misaddressed, tonic::Status::invalid_argument("message not from the batch's sender")));
+                }
+                Ok(m) => decoded.push(m),
+                Err(_) => return Err(self.refuse(Refusal::Undecodable, tonic::Status::invalid_argument("undecodable raft message"))),
+            }
+        }
+        for msg in decoded {
             // Full queue: drop (the driver is behind; Raft retransmits).
             let _ = self.to_driver.try_send(msg);
         }
         Ok(tonic::Response::new(SendAck {}))
     }
+
+    async fn bootstrapped(&self, req: tonic::Request<BootstrappedQuery>) -> Result<tonic::Response<BootstrappedReply>, tonic::Status> {
+        let q = req.into_inner();
+        if q.cluster_id != self.cluster.0 {
+            return Err(self.refuse(Refusal::Stranger, tonic::Status::failed_precondition("cluster ID mismatch")));
+        }
+        let bootstrapped = self.voters.contains(&q.member) && (self.published)(MemberId(q.member));
+        Ok(tonic::Response::new(BootstrappedReply { bootstrapped }))
+    }
+}
+
+/// Asks the member at `url` whether `member` of `cluster` has run before (see the `Bootstrapped`
+/// RPC). `None` if it cannot be asked (down, or not a detcd of this cluster).
+pub async fn ask_bootstrapped(url: &str, member: MemberId, cluster: ClusterId) -> Option<bool> {
+    let endpoint = Endpoint::from_shared(url.to_string()).ok()?.connect_timeout(PEER_RPC_TIMEOUT).timeout(PEER_RPC_TIMEOUT);
+    let mut client = PeerClient::new(endpoint.connect().await.ok()?);
+    let reply = client.bootstrapped(BootstrappedQuery { member: member.0, cluster_id: cluster.0 }).await.ok()?;
+    Some(reply.into_inner().bootstrapped)
 }

@@ -6,6 +6,8 @@
 //!
 //! Encoded with prost; field numbers are our on-disk format once the WAL exists, so never reuse one.
 
+use crate::config::Limits;
+use crate::error::ApiError;
 use crate::pb::etcdserverpb as pb;
 
 /// One replicated state-machine command.
@@ -86,6 +88,25 @@ impl Applied {
             Applied::Publish => return None,
         };
         header.as_ref().map(|h| h.revision)
+    }
+}
+
+/// The structural check a request passes before it is proposed and again before it is applied:
+/// what apply relies on (a key that is not empty, a transaction whose branches do not write one key
+/// twice, an op this build knows). Limits that are per-member flags (`--max-txn-ops`) are not part
+/// of it: members may differ in them, and an entry the leader accepted must apply everywhere.
+///
+/// # Errors
+/// The reason, as etcd words it for a client.
+pub fn check(r: &ReplicatedRequest) -> Result<(), ApiError> {
+    use crate::state::apply;
+    let unlimited = Limits { max_request_bytes: usize::MAX, max_txn_ops: usize::MAX };
+    match &r.op {
+        None => Err(ApiError::InvalidArgument("request of a kind this member does not know (written by a newer version?)".into())),
+        Some(Op::Put(p)) => apply::check_put(p),
+        Some(Op::DeleteRange(d)) => apply::check_delete(d),
+        Some(Op::Txn(t)) => apply::check_txn(t, &unlimited),
+        Some(Op::Compaction(_) | Op::Publish(_) | Op::LeaseGrant(_) | Op::LeaseRevoke(_) | Op::LeaseExpire(_)) => Ok(()),
     }
 }
 

@@ -143,6 +143,20 @@ pub fn applied_entries_agree(log: &EventLog) -> Verdict {
     Verdict::Pass
 }
 
+/// No member refused a peer message: every message in a simulation comes from an honest member,
+/// so a refusal means the peer guard (`consensus::peer_guard`) would drop real traffic.
+pub fn honest_peers_accepted(log: &EventLog) -> Verdict {
+    match log.peer_refusals.first() {
+        Some((at, node, reason)) => Verdict::Fail(format!(
+            "n{} refused {} peer message(s), the first at {:.3}s ({reason}); no honest member sends one",
+            node + 1,
+            log.peer_refusals.len(),
+            at.as_secs_f64()
+        )),
+        None => Verdict::Pass,
+    }
+}
+
 /// After `healed_at`, a leader within `bound`, and (if `op_successes` is given) a successful client
 /// operation within `bound`.
 pub fn liveness(log: &EventLog, healed_at: Duration, bound: Duration, op_successes: Option<&[Duration]>) -> Verdict {

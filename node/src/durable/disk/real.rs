@@ -3,6 +3,7 @@
 use super::{check_name, Disk, DiskError};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -51,7 +52,8 @@ impl RealDisk {
         let root = root.into();
         let shown = root.display().to_string();
         if !root.is_dir() {
-            fs::create_dir_all(&root).map_err(|e| io_err("create_dir", &shown, e))?;
+            // Private, as etcd makes its data directory (0700; files 0600, see `create`).
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(&root).map_err(|e| io_err("create_dir", &shown, e))?;
             if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
                 sync_dir_at(parent).map_err(|e| io_err("sync_dir", &parent.display().to_string(), e))?;
             }
@@ -115,7 +117,8 @@ impl Disk for RealDisk {
     }
 
     fn create(&self, name: &str) -> Result<(), DiskError> {
-        let file = OpenOptions::new().append(true).create_new(true).open(self.path(name)).map_err(|e| io_err("create", name, e))?;
+        let file =
+            OpenOptions::new().append(true).create_new(true).mode(0o600).open(self.path(name)).map_err(|e| io_err("create", name, e))?;
         self.open.lock().expect("disk lock").insert(name, file);
         Ok(())
     }

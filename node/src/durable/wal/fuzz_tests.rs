@@ -171,7 +171,7 @@ fn fuzz_record_payloads_round_trip_or_fail_to_decode_cleanly() {
 /// The files of a WAL that went through rotations, a snapshot marker and an overwrite.
 fn base_wal() -> (SimDisk, Vec<(String, Vec<u8>)>) {
     let disk = SimDisk::new(0);
-    let mut wal = wal_with(&disk, WalOptions { segment_bytes_max: 400 }, 10);
+    let mut wal = wal_with(&disk, WalOptions { segment_bytes_max: 400, ..WalOptions::default() }, 10);
     wal.append(&[entry(11, 1, b"uncommitted"), entry(12, 1, b"uncommitted")]).unwrap();
     wal.sync().unwrap();
     wal.mark_snapshot(&meta(4, 1)).unwrap();
@@ -195,7 +195,7 @@ fn fuzz_opening_a_damaged_wal_never_panics_and_yields_a_well_formed_log() {
         for (name, bytes) in &files {
             put_file(&disk, name, bytes);
         }
-        if let Ok((mut wal, rec, _)) = open(&disk, WalOptions { segment_bytes_max: 400 }) {
+        if let Ok((mut wal, rec, _)) = open(&disk, WalOptions { segment_bytes_max: 400, ..WalOptions::default() }) {
             for (k, e) in rec.entries.iter().enumerate() {
                 assert_eq!(e.index, rec.snapshot.index + 1 + k as u64, "entries follow the snapshot, contiguous");
             }
@@ -204,7 +204,7 @@ fn fuzz_opening_a_damaged_wal_never_panics_and_yields_a_well_formed_log() {
             wal.append(&[entry(wal.last_index() + 1, rec.hard_state.term.max(2), b"next")]).unwrap();
             wal.sync().unwrap();
             drop(wal);
-            open(&disk, WalOptions { segment_bytes_max: 400 }).expect("a repaired WAL reopens");
+            open(&disk, WalOptions { segment_bytes_max: 400, ..WalOptions::default() }).expect("a repaired WAL reopens");
         }
     });
 }
@@ -226,7 +226,7 @@ fn every_cut_of_the_newest_segment_opens_losing_only_the_torn_record() {
         for (name, b) in &files {
             put_file(&d, name, if *name == newest { &b[..cut as usize] } else { &b[..] });
         }
-        let (_, rec, report) = open(&d, WalOptions { segment_bytes_max: 400 }).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        let (_, rec, report) = open(&d, WalOptions { segment_bytes_max: 400, ..WalOptions::default() }).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(report.removed.len(), usize::from(whole < 3), "cut at {cut}");
         let expected = by_boundary.entry(boundary).or_insert_with(|| rec.clone());
         assert_eq!(&rec, expected, "cut at {cut} (last whole record ends at {boundary})");

@@ -21,8 +21,9 @@
 //!   13      L-1   payload
 //! ```
 //!
-//! Payloads: the segment header is `b"detcdwal"`, format version (u32 LE, now 1), seq (u64 LE),
-//! first index (u64 LE); the others are raft-rs's protobuf encodings of `eraftpb.Entry`,
+//! Payloads: the segment header is `b"detcdwal"`, format version (u32 LE, now 2), seq (u64 LE),
+//! first index (u64 LE), and the owner's member ID and cluster ID (u64 LE each; version 1 had no
+//! owner, and is still read); the others are raft-rs's protobuf encodings of `eraftpb.Entry`,
 //! `eraftpb.HardState` and `eraftpb.SnapshotMetadata` (index, term, and the ConfState).
 //!
 //! Every segment starts with a preamble: its header, then a snapshot record restating the newest
@@ -45,17 +46,17 @@
 //! ```text
 //!   0000000000000001-0000000000000001.wal
 //!     offset  bytes  record
-//!     0       41     header     seq 1, first index 1         (12 frame + 1 kind + 28 payload)
-//!     41      21     snapshot   index 0, term 0, voters [1, 2, 3]
-//!     62      13     hardstate  term 0, vote 0, commit 0       (an all-zero protobuf is empty)
-//!     75      17     entry      index 1, term 2, no data
-//!     92      17     hardstate  term 2, vote 1, commit 0
-//!     109     22     entry      index 2, term 2, data "put"
-//!     131     19     hardstate  term 2, vote 1, commit 1
+//!     0       57     header     seq 1, first index 1, owner  (12 frame + 1 kind + 44 payload)
+//!     57      21     snapshot   index 0, term 0, voters [1, 2, 3]
+//!     78      13     hardstate  term 0, vote 0, commit 0       (an all-zero protobuf is empty)
+//!     91      17     entry      index 1, term 2, no data
+//!     108     17     hardstate  term 2, vote 1, commit 0
+//!     125     22     entry      index 2, term 2, data "put"
+//!     147     19     hardstate  term 2, vote 1, commit 1
 //!   0000000000000002-0000000000000003.wal
-//!     0       41     header     seq 2, first index 3
-//!     41      21     snapshot   index 0, term 0, voters [1, 2, 3]
-//!     62      19     hardstate  term 2, vote 1, commit 1
+//!     0       57     header     seq 2, first index 3, owner
+//!     57      21     snapshot   index 0, term 0, voters [1, 2, 3]
+//!     78      19     hardstate  term 2, vote 1, commit 1
 //! ```
 //! (`worked_example_offsets_hold` in the tests checks these numbers.) A crash while the second
 //! Ready's records were being written could leave segment 1 ending anywhere inside offsets
@@ -86,7 +87,7 @@ mod replay;
 mod segment;
 
 pub use record::{Kind, BODY_BYTES_MAX, FRAME_HEADER_BYTES};
-pub use segment::SegmentId;
+pub use segment::{Identity, SegmentId};
 
 use crate::bugs::{Bug, Bugs};
 use crate::durable::disk::{Disk, DiskError};
@@ -103,11 +104,14 @@ pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
 pub struct WalOptions {
     /// A segment is closed once it holds this many bytes (one batch may overshoot it).
     pub segment_bytes_max: u64,
+    /// Whose log this is, written in every segment header; a WAL written by someone else (known
+    /// and different) is refused at open. Zero: do not record or check.
+    pub owner: Identity,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_bytes_max: SEGMENT_BYTES_MAX_DEFAULT }
+        WalOptions { segment_bytes_max: SEGMENT_BYTES_MAX_DEFAULT, owner: Identity::default() }
     }
 }
 
@@ -132,6 +136,12 @@ pub enum WalError {
     RecordTooLarge { bytes: usize, max: usize },
     #[error("the WAL stopped after an earlier failure ({0}); it accepts no more writes")]
     Failed(String),
+    #[error(
+        "WAL file {file} was written by member {:x} of cluster {:x}, not by this member ({:x} of cluster {:x}): \
+         refusing to start on another member's data directory",
+        found.member, found.cluster, expected.member, expected.cluster
+    )]
+    NotOurs { file: String, found: Identity, expected: Identity },
 }
 
 /// What the WAL says the log is, after [`Wal::open`].
@@ -250,8 +260,8 @@ fn read_segment(disk: &dyn Disk, id: SegmentId) -> Result<ReadSegment, WalError>
     }
     if let Some((offset, first)) = records.first() {
         match first {
-            Record::SegmentHeader(h) if *h == id => {}
-            Record::SegmentHeader(h) => return Err(corrupt(&name, *offset, format!("header says segment {h:?}, the name says {id:?}"))),
+            Record::SegmentHeader(h, _) if *h == id => {}
+            Record::SegmentHeader(h, _) => return Err(corrupt(&name, *offset, format!("header says segment {h:?}, the name says {id:?}"))),
             _ => return Err(corrupt(&name, *offset, "segment does not start with a header")),
         }
     }
@@ -274,6 +284,16 @@ fn check_preamble(name: &str, records: &[(u64, Record)]) -> Result<(), WalError>
             Err(corrupt(name, at, "segment does not start with header, snapshot and HardState records"))
         }
     }
+}
+
+/// Refuses a segment whose header names an owner other than `expected` (both known).
+fn check_owner(name: &str, records: &[(u64, Record)], expected: Identity) -> Result<(), WalError> {
+    let Some((_, Record::SegmentHeader(_, found))) = records.first() else { return Ok(()) };
+    let known = |i: &Identity| i.member != 0 || i.cluster != 0;
+    if known(found) && known(&expected) && *found != expected {
+        return Err(WalError::NotOurs { file: name.to_string(), found: *found, expected });
+    }
+    Ok(())
 }
 
 fn remove_files(disk: &dyn Disk, ids: &[SegmentId], report: &mut OpenReport) -> Result<(), WalError> {
@@ -339,6 +359,7 @@ impl Wal {
                 End::Corrupt { offset, why } => return Err(corrupt(&name, *offset, why.clone())),
             }
             check_preamble(&name, &seg.records)?;
+            check_owner(&name, &seg.records, opts.owner)?;
             replay.segment_start(id).map_err(|why| corrupt(&name, 0, why))?;
             for (offset, record) in seg.records.into_iter().skip(1) {
                 replay.apply(record).map_err(|why| corrupt(&name, offset, why))?;
@@ -546,7 +567,7 @@ impl Wal {
     fn start_segment(&mut self, id: SegmentId) -> Result<(), WalError> {
         assert!(self.buf.is_empty() && !self.written_unsynced && !self.must_fsync, "closing a segment with unsynced records");
         let mut preamble = Vec::new();
-        for r in [Record::SegmentHeader(id), Record::Snapshot(self.snapshot.clone()), Record::HardState(self.hard_state.clone())] {
+        for r in [Record::SegmentHeader(id, self.opts.owner), Record::Snapshot(self.snapshot.clone()), Record::HardState(self.hard_state.clone())] {
             record::encode(r.kind(), &r.payload(), &mut preamble);
         }
         let name = id.file_name();

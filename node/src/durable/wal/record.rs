@@ -97,6 +97,13 @@ pub fn scan(bytes: &[u8]) -> (Vec<RawRecord<'_>>, End) {
         if rest.len() < FRAME_HEADER_BYTES {
             return (records, End::Torn { offset, why: "incomplete record header" });
         }
+        // A zero frame header is where the log ends (etcd's rule: a zero length is the end of the
+        // written part of a segment). A crash can leave zeros where a record was being written
+        // and a later sector of that write on disk; nothing after zeros was ever synced, since
+        // records are synced in order.
+        if rest[..FRAME_HEADER_BYTES].iter().all(|b| *b == 0) {
+            return (records, End::Torn { offset, why: "zero record header" });
+        }
         let head = &rest[..8];
         let head_crc = u32::from_le_bytes(rest[8..12].try_into().expect("4 bytes"));
         if crc32c::crc32c(head) != head_crc {
@@ -170,6 +177,15 @@ mod tests {
         let n = seg.len();
         seg.resize(n + 700, 0);
         assert_eq!(scan(&seg).1, End::Torn { offset: n as u64, why: "zero-filled tail" });
+    }
+
+    #[test]
+    fn a_zero_header_ends_the_log_even_with_bytes_after_it() {
+        let mut seg = frame(Kind::Entry, b"x");
+        let n = seg.len();
+        seg.resize(n + 512, 0);
+        seg.extend_from_slice(&frame(Kind::Entry, b"a later sector of the torn write"));
+        assert_eq!(scan(&seg), (vec![RawRecord { offset: 0, kind: Kind::Entry as u8, payload: b"x" }], End::Torn { offset: n as u64, why: "zero record header" }));
     }
 
     #[test]

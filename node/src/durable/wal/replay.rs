@@ -4,14 +4,14 @@
 //! writer refuses to write, the reader refuses to accept.
 
 use super::record::{Kind, RawRecord};
-use super::segment::SegmentId;
+use super::segment::{Identity, SegmentId};
 use protobuf::Message as _;
 use raft::prelude::{Entry, HardState, SnapshotMetadata};
 
 /// A record, decoded.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
-    SegmentHeader(SegmentId),
+    SegmentHeader(SegmentId, Identity),
     Entry(Entry),
     HardState(HardState),
     /// A state-machine snapshot at `index` is durable: entries up to it are no longer needed;
@@ -25,7 +25,7 @@ pub enum Record {
 impl Record {
     pub fn kind(&self) -> Kind {
         match self {
-            Record::SegmentHeader(_) => Kind::SegmentHeader,
+            Record::SegmentHeader(..) => Kind::SegmentHeader,
             Record::Entry(_) => Kind::Entry,
             Record::HardState(_) => Kind::HardState,
             Record::Snapshot(_) => Kind::Snapshot,
@@ -37,7 +37,7 @@ impl Record {
     pub fn payload(&self) -> Vec<u8> {
         let pb = |m: &dyn protobuf::Message| m.write_to_bytes().expect("raft messages always encode");
         match self {
-            Record::SegmentHeader(id) => id.header_payload().to_vec(),
+            Record::SegmentHeader(id, owner) => id.header_payload(*owner).to_vec(),
             Record::Entry(e) => pb(e),
             Record::HardState(hs) => pb(hs),
             Record::Snapshot(m) | Record::SnapshotInstall(m) => pb(m),
@@ -49,7 +49,10 @@ impl Record {
         let kind = Kind::from_byte(raw.kind).ok_or_else(|| format!("unknown record kind {}", raw.kind))?;
         let bad = |e: protobuf::ProtobufError| format!("{kind:?} record does not decode: {e}");
         Ok(match kind {
-            Kind::SegmentHeader => Record::SegmentHeader(SegmentId::from_header_payload(raw.payload)?),
+            Kind::SegmentHeader => {
+                let (id, owner) = SegmentId::from_header_payload(raw.payload)?;
+                Record::SegmentHeader(id, owner)
+            }
             Kind::Entry => Record::Entry(Entry::parse_from_bytes(raw.payload).map_err(bad)?),
             Kind::HardState => Record::HardState(HardState::parse_from_bytes(raw.payload).map_err(bad)?),
             Kind::Snapshot => Record::Snapshot(SnapshotMetadata::parse_from_bytes(raw.payload).map_err(bad)?),
@@ -93,7 +96,7 @@ impl Replay {
     /// Folds one record (not a segment header) into the log.
     pub fn apply(&mut self, record: Record) -> Result<(), String> {
         match record {
-            Record::SegmentHeader(_) => return Err("segment header in the middle of a segment".into()),
+            Record::SegmentHeader(..) => return Err("segment header in the middle of a segment".into()),
             Record::Entry(e) => self.entry(e)?,
             Record::HardState(hs) => {
                 if hs.term < self.hard_state.term {

@@ -18,7 +18,7 @@ pub(super) fn meta(index: u64, term: u64) -> SnapshotMetadata {
 }
 
 fn small() -> WalOptions {
-    WalOptions { segment_bytes_max: 300 }
+    WalOptions { segment_bytes_max: 300, ..WalOptions::default() }
 }
 
 pub(super) fn open(disk: &SimDisk, opts: WalOptions) -> Result<(Wal, Recovered, OpenReport), WalError> {
@@ -72,7 +72,7 @@ fn entries_and_hard_state_round_trip_including_arbitrary_bytes() {
     let (mut wal, _, _) = open(&disk, WalOptions::default()).unwrap();
     let all_bytes: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
     let mut framed_lookalike = Vec::new();
-    record::encode(Kind::SegmentHeader, &SegmentId { seq: 1, first_index: 1 }.header_payload(), &mut framed_lookalike);
+    record::encode(Kind::SegmentHeader, &SegmentId { seq: 1, first_index: 1 }.header_payload(Identity::default()), &mut framed_lookalike);
     let entries = vec![entry(1, 1, b""), entry(2, 1, &all_bytes), entry(3, 2, &framed_lookalike), entry(4, 2, &[0; 1024])];
     wal.append(&entries).unwrap();
     wal.set_hard_state(&hs(2, 3, 4)).unwrap();
@@ -267,7 +267,7 @@ fn a_segment_whose_creation_a_crash_interrupted_is_dropped() {
     // before the preamble did: a name, and a few bytes of the header.
     let unborn = SegmentId { seq: 2, first_index: 4 };
     let mut preamble = Vec::new();
-    record::encode(Kind::SegmentHeader, &unborn.header_payload(), &mut preamble);
+    record::encode(Kind::SegmentHeader, &unborn.header_payload(Identity::default()), &mut preamble);
     for keep in [0, 5, preamble.len()] {
         put_file(&disk, &unborn.file_name(), &preamble[..keep]);
         let (mut wal, rec, report) = open(&disk, WalOptions::default()).unwrap();
@@ -384,7 +384,7 @@ fn an_entry_too_large_for_a_record_is_refused_before_anything_is_buffered() {
 fn the_wal_survives_torn_crashes_at_random_moments() {
     for seed in 0..40 {
         let disk = SimDisk::new(seed);
-        let opts = WalOptions { segment_bytes_max: 2000 };
+        let opts = WalOptions { segment_bytes_max: 2000, ..WalOptions::default() };
         let (mut wal, _, _) = open(&disk, opts.clone()).unwrap();
         let mut synced = 0;
         let mut index = 0;
@@ -412,7 +412,7 @@ fn the_wal_survives_torn_crashes_at_random_moments() {
 #[test]
 fn worked_example_offsets_hold() {
     let disk = SimDisk::new(22);
-    let (mut wal, _, _) = open(&disk, WalOptions { segment_bytes_max: 130 }).unwrap();
+    let (mut wal, _, _) = open(&disk, WalOptions { segment_bytes_max: 130, ..WalOptions::default() }).unwrap();
     wal.append(&[entry(1, 2, b"")]).unwrap();
     wal.set_hard_state(&hs(2, 1, 0)).unwrap();
     wal.sync().unwrap();
@@ -423,7 +423,24 @@ fn worked_example_offsets_hold() {
     let names: Vec<&str> = info.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, vec!["0000000000000001-0000000000000001.wal", "0000000000000002-0000000000000003.wal"]);
     let offsets: Vec<(u64, u64)> = info[0].records.iter().map(|r| (r.0, r.1)).collect();
-    assert_eq!(offsets, vec![(0, 41), (41, 21), (62, 13), (75, 17), (92, 17), (109, 22), (131, 19)]);
+    assert_eq!(offsets, vec![(0, 57), (57, 21), (78, 13), (91, 17), (108, 17), (125, 22), (147, 19)]);
     let second: Vec<u64> = info[1].records.iter().map(|r| r.0).collect();
-    assert_eq!(second, vec![0, 41, 62]);
+    assert_eq!(second, vec![0, 57, 78]);
+}
+
+#[test]
+fn a_wal_written_by_another_member_or_cluster_is_refused() {
+    let disk = SimDisk::new(5);
+    let mine = Identity { member: 0xa, cluster: 0xc };
+    let (mut wal, _, _) = open(&disk, WalOptions { owner: mine, ..small() }).unwrap();
+    wal.append(&[entry(1, 1, b"x")]).unwrap();
+    wal.sync().unwrap();
+    for stranger in [Identity { member: 0xb, cluster: 0xc }, Identity { member: 0xa, cluster: 0xd }] {
+        let err = open(&disk, WalOptions { owner: stranger, ..small() }).map(|_| ()).unwrap_err();
+        assert!(matches!(err, WalError::NotOurs { found, .. } if found == mine), "{err}");
+        assert!(err.to_string().contains("another member's data directory"), "{err}");
+    }
+    // The owner itself, and an opener that does not check, read it.
+    assert_eq!(open(&disk, WalOptions { owner: mine, ..small() }).unwrap().1.entries.len(), 1);
+    assert_eq!(open(&disk, small()).unwrap().1.entries.len(), 1);
 }

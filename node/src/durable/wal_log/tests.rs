@@ -4,7 +4,7 @@ use crate::durable::disk::sim::SimLatency;
 use raft::{RawNode, StateRole};
 
 fn opts() -> WalLogOptions {
-    WalLogOptions { wal: WalOptions { segment_bytes_max: 400 }, catch_up_entries: 3, snapshot_count: 10 }
+    WalLogOptions { wal: WalOptions { segment_bytes_max: 400, ..WalOptions::default() }, catch_up_entries: 3, snapshot_count: 10 }
 }
 
 fn open(disk: &SimDisk) -> Opened {

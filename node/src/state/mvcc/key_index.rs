@@ -204,23 +204,25 @@ impl KeyIndex {
         })
     }
 
-    /// Asserts the invariants documented on the fields.
-    pub fn check_invariants(&self) {
-        assert!(
+    /// The invariants documented on the fields, as a result (for indexes rebuilt from untrusted
+    /// bytes).
+    pub fn verify(&self) -> Result<(), String> {
+        ensure!(
             !self.generations.is_empty(),
             "key index without a generation"
         );
         let last = self.generations.len() - 1;
         for g in &self.generations[..last] {
-            assert!(
+            ensure!(
                 g.revs.len() >= 2,
                 "ended generation without a put before its tombstone: {g:?}"
             );
         }
         let revs: Vec<RevisionPair> = self.revisions().map(|(r, _)| r).collect();
-        assert!(
+        ensure!(
             revs.windows(2).all(|w| w[0] < w[1]),
             "revisions not strictly increasing: {revs:?}"
         );
+        Ok(())
     }
 }

@@ -49,6 +49,17 @@
 //! Had there been no put at 5, `compact(4)` would leave `foo` without revisions, and it would
 //! leave the index.
 
+/// `ensure!(condition, format...)`: in a `verify` function, returns `Err` with the message when
+/// the condition does not hold. The store's invariants are written once, with this, and asserted
+/// (`check_invariants`) or returned (`verify`: a store decoded from bytes that came from elsewhere).
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return Err(format!($($arg)+));
+        }
+    };
+}
+
 mod changes;
 mod key_index;
 mod key_range;

@@ -342,18 +342,26 @@ impl Store {
 
     /// The invariants, allowing records up to revision `newest` (an open transaction's).
     pub(super) fn check_invariants_up_to(&self, newest: Revision) {
-        assert!(
+        if let Err(e) = self.verify_up_to(newest) {
+            panic!("store invariant broken: {e}");
+        }
+    }
+
+    /// [`Store::check_invariants_up_to`] as a result: what a store decoded from untrusted bytes
+    /// must pass.
+    pub(super) fn verify_up_to(&self, newest: Revision) -> Result<(), String> {
+        ensure!(
             self.current >= Revision(1),
             "current revision {} below 1",
             self.current
         );
-        assert!(
+        ensure!(
             newest == self.current || newest.0 == self.current.0 + 1,
             "newest revision {newest} vs current {}",
             self.current
         );
         if let Some(c) = self.compacted {
-            assert!(
+            ensure!(
                 Revision(0) <= c && c <= self.current,
                 "compacted revision {c} outside 0..={}",
                 self.current
@@ -362,69 +370,65 @@ impl Store {
         let compacted = self.compacted.unwrap_or(Revision(-1));
         let mut indexed = 0;
         for (key, ki) in &self.index {
-            assert!(!ki.is_empty(), "empty key index for {key:?}");
-            ki.check_invariants();
+            ensure!(!ki.is_empty(), "empty key index for {key:?}");
+            ki.verify()?;
             // The put before this one in the same generation, as stored.
             let mut prev: Option<&KeyValue> = None;
             for (i, (rev, tombstone)) in ki.revisions().enumerate() {
                 indexed += 1;
-                assert!(rev.main <= newest, "revision {rev:?} after {newest}");
-                assert!(
+                ensure!(rev.main <= newest, "revision {rev:?} after {newest}");
+                ensure!(
                     rev.main > compacted || (i == 0 && !tombstone),
                     "{key:?} keeps {rev:?} at or before compaction {compacted}"
                 );
-                let record = self
-                    .records
-                    .get(&rev)
-                    .unwrap_or_else(|| panic!("no record at indexed {rev:?}"));
-                assert_eq!(
-                    record.key(),
-                    key.as_slice(),
+                let Some(record) = self.records.get(&rev) else {
+                    return Err(format!("no record at indexed {rev:?}"));
+                };
+                ensure!(record.key() == key.as_slice(),
                     "record at {rev:?} is for another key"
                 );
                 match record {
                     Record::Tombstone { .. } => {
-                        assert!(tombstone, "tombstone at {rev:?} where the index has a put");
+                        ensure!(tombstone, "tombstone at {rev:?} where the index has a put");
                         prev = None;
                     }
                     Record::Put(kv) => {
-                        assert!(!tombstone, "put at {rev:?} where the index has a tombstone");
-                        check_put(kv, rev, prev, compacted);
+                        ensure!(!tombstone, "put at {rev:?} where the index has a tombstone");
+                        verify_put(kv, rev, prev, compacted)?;
                         prev = Some(kv);
                     }
                 }
             }
         }
-        assert_eq!(
-            indexed,
-            self.records.len(),
+        ensure!(indexed == self.records.len(),
             "records that no key index points at"
         );
+        Ok(())
     }
 }
 
 /// The invariants of the put `kv` at `rev`, following `prev` in its generation (if stored).
-fn check_put(kv: &KeyValue, rev: RevisionPair, prev: Option<&KeyValue>, compacted: Revision) {
-    assert_eq!(
-        kv.mod_revision, rev.main,
+fn verify_put(kv: &KeyValue, rev: RevisionPair, prev: Option<&KeyValue>, compacted: Revision) -> Result<(), String> {
+    ensure!(kv.mod_revision == rev.main,
         "mod revision of {kv:?} at {rev:?}"
     );
-    assert!(
+    ensure!(
         kv.create_revision <= kv.mod_revision && kv.version >= 1,
         "{kv:?}"
     );
     match prev {
-        Some(p) => assert!(
+        Some(p) => ensure!(
             kv.create_revision == p.create_revision && kv.version == p.version + 1,
             "{kv:?} after {p:?}"
         ),
         // Compaction only trims generations at or before the compacted revision.
-        None if rev.main > compacted => assert!(
+        None if rev.main > compacted => ensure!(
             kv.version == 1 && kv.create_revision == kv.mod_revision,
             "first put of a generation: {kv:?}"
         ),
         None => {}
     }
+    Ok(())
 }
 
 /// 32-bit FNV-1a, see [`Store::hash_kv`] for what is hashed.

@@ -163,7 +163,7 @@ fn key_index_generations_follow_module_doc_example() {
     ki.put(pair(3, 0));
     ki.tombstone(pair(4, 0));
     ki.put(pair(5, 0));
-    ki.check_invariants();
+    ki.verify().unwrap();
     let revs: Vec<_> = ki.revisions().collect();
     assert_eq!(
         revs,
@@ -202,7 +202,7 @@ fn key_index_generations_follow_module_doc_example() {
         c4.revisions().collect::<Vec<_>>(),
         vec![(pair(5, 0), false)]
     );
-    c4.check_invariants();
+    c4.verify().unwrap();
 }
 
 #[test]
