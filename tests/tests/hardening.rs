@@ -306,3 +306,22 @@ fn data_directories_and_flags_the_member_cannot_trust_are_refused_at_start() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// Lease IDs (and request IDs, made the same way) count from the wall clock, so a restarted
+/// member does not hand out the IDs it handed out before (etcd's idutil).
+#[test]
+fn lease_ids_do_not_repeat_after_a_restart() {
+    let Some((_serial, _, mut cluster)) = running_cluster() else { return };
+    let one = Etcdctl::new(format!("127.0.0.1:{}", CLIENT_PORTS[0]));
+    let grant = |ctl: &Etcdctl| -> String {
+        let out = ctl.run_ok(&["lease", "grant", "60"]);
+        out.split_whitespace().nth(1).expect("lease <id> granted").to_string()
+    };
+    let mut ids: Vec<String> = (0..3).map(|_| grant(&one)).collect();
+    cluster.kill(0);
+    cluster.restart(0);
+    cluster.wait_for_leader(STARTUP);
+    ids.extend((0..3).map(|_| grant(&one)));
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "lease IDs repeat across the restart: {ids:?}");
+}

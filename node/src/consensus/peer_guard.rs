@@ -190,7 +190,11 @@ pub fn vet(m: &Message, sender: u64, view: &View<'_>) -> Result<(), Refusal> {
             }
         }
         MsgHeartbeat if m.commit > view.last_index => return Err(Refusal::BeyondLog),
-        MsgAppendResponse if m.index > view.last_index || m.reject_hint > view.last_index => return Err(Refusal::BeyondLog),
+        // (In this member's term only: a late answer to an earlier term's appends may name entries
+        // this member's log has since dropped, and raft-rs ignores it anyway.)
+        MsgAppendResponse if m.term == view.term && (m.index > view.last_index || m.reject_hint > view.last_index) => {
+            return Err(Refusal::BeyondLog);
+        }
         MsgSnapshot => {
             let cs = m.get_snapshot().get_metadata().get_conf_state();
             let voters: BTreeSet<u64> = cs.voters.iter().copied().collect();
