@@ -5,7 +5,8 @@
 //! ```text
 //!   wait for: shutdown | tick (clock seam) | client command | peer message
 //!   feed it to RawNode (tick / propose / read_index / step)
-//!   handle the Ready:  persist  ->  (disk time)  ->  send  ->  apply  ->  advance  ->  snapshot?
+//!   handle the Ready:  leader's sends  ->  persist  ->  (disk time)  ->  sends that need it durable
+//!                      ->  apply  ->  advance  ->  snapshot?
 //! ```
 //!
 //! Client requests arrive as [`Command`]s with a reply channel. A write is proposed with a unique
@@ -423,13 +424,21 @@ impl<S: LogStore> Driver<S> {
         self.status_tx.send_replace(NodeStatus { id: self.id, term, role, leader, commit, applied, term_start: self.term_start });
     }
 
-    /// Handles one Ready in the order persist -> (disk time) -> send -> apply, then saves a
-    /// snapshot if the log store wants one.
+    /// Handles one Ready in the order leader sends -> persist -> (disk time) -> other sends -> apply,
+    /// then saves a snapshot if the log store wants one.
     async fn handle_ready(&mut self) -> Result<(), DriverError> {
         if !self.raw.has_ready() {
             return Ok(());
         }
         let mut rd = self.raw.ready();
+
+        // 0. A LEADER'S APPENDS LEAVE FIRST. raft-rs puts in `messages` only what a leader may send
+        // before its own write is durable (Raft thesis §10.2.1): its appends and heartbeats promise
+        // nothing about its disk, and a leader counts itself toward a quorum only once `advance`
+        // says its entries are persisted. Sending them now lets the followers' fsyncs run while the
+        // leader's does. Everything that does promise durability (votes, append answers) is in
+        // `persisted_messages`, sent after step 1.
+        self.send(rd.take_messages());
 
         // 1. PERSIST. Entries, HardState (term, vote, commit) and any snapshot must be durable before
         // any message that depends on them leaves this node: a vote granted and then forgotten in a
@@ -464,8 +473,7 @@ impl<S: LogStore> Driver<S> {
             self.apply(appended)?;
         }
 
-        // 2. SEND, now that what the messages promise is durable.
-        self.send(rd.take_messages());
+        // 2. SEND what promises durability, now that it is durable.
         self.send(rd.take_persisted_messages());
 
         // 3. APPLY committed entries (durable on a majority, so safe to expose to clients), then
