@@ -52,6 +52,9 @@ if [[ -n ${BENCH_CASES:-} ]]; then
 fi
 servers=${BENCH_SERVERS:-etcd,detcd}
 
+# The leader's endpoint in an `etcdctl endpoint status -w table` file.
+leader_of() { awk -F'|' '$6 ~ /true/ {gsub(/ /, "", $2); print $2}' "$1"; }
+
 wait_ports_free() {
   for _ in $(seq 100); do
     if ! ss -Htln | awk '{print $4}' | grep -Eq ':(2379|22379|32379|2380|22380|32380)$'; then return 0; fi
@@ -75,7 +78,7 @@ run_server() {
   ETCDCTL_API=3 "$etcdctl" --endpoints=$ep put KEY "$(head -c 256 /dev/zero | tr '\0' v)" >/dev/null
   ETCDCTL_API=3 "$etcdctl" --endpoints=$ep endpoint status -w table >"$dir.status" 2>&1
   local leader
-  leader=$(awk -F'|' '$6 ~ /true/ {gsub(/ /, "", $2); print $2}' "$dir.status")
+  leader=$(leader_of "$dir.status")
   for c in "${cases[@]}"; do
     local id=${c%%|*} args=${c#*|}
     # shellcheck disable=SC2086
@@ -109,7 +112,7 @@ for c in "${cases[@]}"; do
     m[$s.r]=$(echo "$rows" | awk '{print $1}' | median)
     m[$s.a]=$(echo "$rows" | awk '{print $2}' | median)
     m[$s.p]=$(echo "$rows" | awk '{print $3}' | median)
-    m[$s.l]=$(for r in $(seq "$rounds"); do awk -F'|' '$6 ~ /true/ {gsub(/ /, "", $2); sub(/127.0.0.1:/, "", $2); print $2}' "$out/$s-r$r.status"; done | paste -sd, -)
+    m[$s.l]=$(for r in $(seq "$rounds"); do leader_of "$out/$s-r$r.status"; done | sed 's/^127.0.0.1://' | paste -sd, -)
   done
   ratio=$(awk -v d="${m[detcd.r]}" -v e="${m[etcd.r]}" 'BEGIN {printf "%.2f", (e > 0 ? d / e : 0)}')
   echo "| $id | ${m[etcd.r]} | ${m[detcd.r]} | **$ratio** | ${m[etcd.a]} / ${m[etcd.p]} | ${m[detcd.a]} / ${m[detcd.p]} | ${m[etcd.l]}; ${m[detcd.l]} |"
