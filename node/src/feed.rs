@@ -60,10 +60,20 @@ impl<T: Copy> Feed<T> {
 
     /// A receiver that has seen the current value.
     pub fn subscribe(&self) -> FeedRx<T> {
-        let notify = Arc::new(Notify::new());
-        let mut g = self.inner.lock().expect("feed lock");
-        g.subscribers.push(Arc::downgrade(&notify));
-        FeedRx { inner: self.inner.clone(), notify, seen: g.version }
+        let seen = self.inner.lock().expect("feed lock").version;
+        FeedRx::join(&self.inner, seen)
+    }
+
+    /// Sends `value` only if it differs from the current one (a flag set once stays set without
+    /// waking anyone again).
+    pub fn send_if_changed(&self, value: T)
+    where
+        T: PartialEq,
+    {
+        let same = self.inner.lock().expect("feed lock").value == value;
+        if !same {
+            self.send_replace(value);
+        }
     }
 }
 
@@ -77,7 +87,35 @@ impl<T: Copy> Drop for Feed<T> {
     }
 }
 
+/// Subscribers held at most before dead ones are pruned on subscribe: a feed that rarely sends
+/// (a shutdown flag) but is subscribed to by every request would otherwise grow without bound.
+const PRUNE_AT: usize = 64;
+
 impl<T: Copy> FeedRx<T> {
+    fn join(inner: &Arc<Mutex<Inner<T>>>, seen: u64) -> FeedRx<T> {
+        let notify = Arc::new(Notify::new());
+        let mut g = inner.lock().expect("feed lock");
+        if g.subscribers.len() >= PRUNE_AT && g.subscribers.len().is_power_of_two() {
+            g.subscribers.retain(|w| w.strong_count() > 0);
+        }
+        g.subscribers.push(Arc::downgrade(&notify));
+        FeedRx { inner: inner.clone(), notify, seen }
+    }
+
+    /// Waits until the latest value satisfies `f` (at once if it already does) and returns it.
+    ///
+    /// # Errors
+    /// [`Closed`] once the sender is dropped and the value never satisfied `f`.
+    pub async fn wait_for(&mut self, f: impl Fn(&T) -> bool) -> Result<T, Closed> {
+        loop {
+            let v = self.borrow();
+            if f(&v) {
+                return Ok(v);
+            }
+            self.changed().await?;
+        }
+    }
+
     /// The latest value.
     pub fn borrow(&self) -> T {
         self.inner.lock().expect("feed lock").value
@@ -106,6 +144,13 @@ impl<T: Copy> FeedRx<T> {
     }
 }
 
+/// A clone is a new subscriber (woken after every earlier one) that has seen what this one saw.
+impl<T: Copy> Clone for FeedRx<T> {
+    fn clone(&self) -> Self {
+        FeedRx::join(&self.inner, self.seen)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +170,45 @@ mod tests {
         tokio::task::yield_now().await;
         feed.send_replace(4);
         assert_eq!(waiter.await.unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn wait_for_returns_at_once_when_the_value_already_satisfies_it() {
+        let feed = Feed::new(false);
+        let mut rx = feed.subscribe();
+        let mut late = rx.clone();
+        feed.send_if_changed(true);
+        assert_eq!(rx.wait_for(|s| *s).await, Ok(true));
+        assert_eq!(late.wait_for(|s| *s).await, Ok(true));
+        let mut after = feed.subscribe();
+        assert_eq!(after.wait_for(|s| *s).await, Ok(true));
+        drop(feed);
+        assert_eq!(after.wait_for(|s| !*s).await, Err(Closed));
+    }
+
+    #[tokio::test]
+    async fn subscribers_are_woken_in_subscription_order_and_dead_ones_are_pruned() {
+        let feed = Feed::new(0u32);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..5 {
+            let mut rx = feed.subscribe();
+            let order = order.clone();
+            tasks.push(tokio::spawn(async move {
+                rx.changed().await.unwrap();
+                order.lock().unwrap().push(i);
+            }));
+        }
+        for _ in 0..(4 * PRUNE_AT) {
+            drop(feed.subscribe());
+        }
+        assert!(feed.inner.lock().unwrap().subscribers.len() <= 2 * PRUNE_AT + 5);
+        tokio::task::yield_now().await;
+        feed.send_replace(1);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@
 //! entries after it to the state machine again.
 
 use crate::clock::Clock;
+use crate::feed::{Feed, FeedRx};
 use crate::config::{NodeConfig, GRPC_OVERHEAD_BYTES};
 use crate::consensus::driver::{Command, Driver, DriverError};
 use crate::events::{EventSink, NodeStatus, Role};
@@ -85,7 +86,7 @@ impl Drop for PanicWatch {
 pub struct Node {
     pub id: MemberId,
     status: watch::Receiver<NodeStatus>,
-    shutdown: watch::Sender<bool>,
+    shutdown: Feed<bool>,
     /// Finishes when the member stops; carries the first fatal error.
     done: mpsc::Receiver<Result<(), NodeError>>,
     tasks: Vec<JoinHandle<()>>,
@@ -128,7 +129,9 @@ impl Node {
             applied,
             term_start: None,
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        // A `Feed`, not a `watch`: its many waiters wake in a fixed order (see `crate::feed`).
+        let shutdown_tx = Feed::new(false);
+        let shutdown_rx = shutdown_tx.subscribe();
         let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(COMMAND_QUEUE_MAX);
         let (peer_tx, peer_rx) = mpsc::channel(PEER_INBOX_MAX);
         let (done_tx, done_rx) = mpsc::channel(4);
@@ -198,6 +201,7 @@ impl Node {
                 to_driver: peer_tx.clone(),
                 refusals: refusals.clone(),
                 published,
+                shutdown: shutdown_rx.clone(),
             };
             let svc = PeerServer::new(peer).max_decoding_message_size(PEER_BATCH_BYTES_MAX);
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
@@ -271,7 +275,7 @@ impl Node {
 
     /// Stops the member: pending requests fail with "server stopped", servers close.
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
+        self.shutdown.send_if_changed(true);
         for mut t in self.tasks {
             // Streams end when the member stops, but a client that stopped reading keeps its HTTP/2
             // stream (and so the graceful server shutdown) open: past the grace period, cut it.
@@ -284,7 +288,7 @@ impl Node {
     }
 }
 
-async fn until_shutdown(mut shutdown: watch::Receiver<bool>) {
+async fn until_shutdown(mut shutdown: FeedRx<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
 
@@ -301,9 +305,9 @@ async fn report_serve_error(
 
 /// Tells the cluster this member's name and client URLs (etcd's `publish`), retrying until a
 /// leader has applied it.
-async fn publish(shared: Shared, attrs: MemberAttributes, mut shutdown: watch::Receiver<bool>) {
+async fn publish(shared: Shared, attrs: MemberAttributes, mut shutdown: FeedRx<bool>) {
     loop {
-        if *shutdown.borrow() {
+        if shutdown.borrow() {
             return;
         }
         if shared.status.borrow().leader.is_some() && shared.propose(Op::Publish(attrs.clone())).await.is_ok() {

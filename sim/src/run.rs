@@ -26,6 +26,7 @@ pub enum RunError {
 }
 
 /// Everything derived from (scenario, seed) before the run starts.
+#[derive(Clone)]
 pub struct Plan {
     pub seeds: Seeds,
     /// Injected bugs, switched on in every node (and the simulated clients where a bug lives there).
@@ -159,12 +160,35 @@ pub fn run_log(s: &Scenario, seed: u64) -> EventLog {
     execute(s, Plan::new(s, seed, Bugs::none()).expect("runnable scenario")).0
 }
 
+/// With this variable set (madsim's own name for it), every run happens twice in this process and
+/// madsim compares the two runs' random draws, panicking at the first that differs: the panic's
+/// time and backtrace say where the runs went apart. Slower (two runs), for hunting nondeterminism.
+pub const CHECK_DETERMINISM_ENV: &str = "MADSIM_TEST_CHECK_DETERMINISM";
+
+/// The run that [`CHECK_DETERMINISM_ENV`] repeats: madsim takes a function pointer, not a closure.
+/// Checked runs take turns (`CHECK_ONE_AT_A_TIME`) when a sweep runs several at once.
+static CHECKED_RUN: std::sync::Mutex<Option<(Scenario, Plan)>> = std::sync::Mutex::new(None);
+static CHECK_ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn execute(s: &Scenario, plan: Plan) -> (EventLog, Option<History>) {
+    if std::env::var_os(CHECK_DETERMINISM_ENV).is_some() {
+        let seed = plan.seeds.runtime;
+        let _turn = CHECK_ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *CHECKED_RUN.lock().expect("checked run") = Some((s.clone(), plan));
+        return madsim::runtime::Runtime::check_determinism(seed, madsim::Config::default(), || {
+            let (s, plan) = CHECKED_RUN.lock().expect("checked run").clone().expect("set above");
+            simulate(s, plan)
+        });
+    }
     let rt = madsim::runtime::Runtime::with_seed_and_config(plan.seeds.runtime, madsim::Config::default());
+    rt.block_on(simulate(s.clone(), plan))
+}
+
+async fn simulate(s: Scenario, plan: Plan) -> (EventLog, Option<History>) {
     let duration = s.duration();
     let workload_spec = s.workload.clone();
     let ask_hashes = s.checks.raft;
-    rt.block_on(async move {
+    {
         let cluster = SimCluster::start_with_bugs(&plan.seeds.nodes, plan.timing.clone(), plan.bugs);
         let clients = workload_spec.map(|w| {
             let stop_at = w.stop_s.map(std::time::Duration::from_secs_f64).unwrap_or_else(|| duration.saturating_sub(std::time::Duration::from_secs(1)));
@@ -204,7 +228,7 @@ fn execute(s: &Scenario, plan: Plan) -> (EventLog, Option<History>) {
             madsim::runtime::Handle::current().kill(h.id());
         }
         (log, history)
-    })
+    }
 }
 
 /// The settle phase's bound, and how long the members must stay quiet (no entry applied, all at

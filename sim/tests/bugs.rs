@@ -28,7 +28,10 @@ fn caught(bug: &str, scenario: &str, seeds_max: u64, check: &str) {
 
 #[test]
 fn a_follower_answering_reads_locally_is_not_linearizable() {
-    caught("stale-follower-read", "happy-path", 15, "linearizability");
+    // A follower lags its leader by about one message; on a healthy network (happy-path) a client
+    // rarely reads from it inside that window since peer messages stream. A cut-off follower lags
+    // by seconds.
+    caught("stale-follower-read", "split-brain", 15, "linearizability");
 }
 
 #[test]

@@ -108,7 +108,14 @@ fn five_clients_on_three_members_record_a_linearizable_history_of_every_kind() {
     // At most 5 clients x 5 s x 20/s; a watch holds its client for up to a second.
     let total: u64 = stats.by_kind.values().map(|c| c.ok + c.fail + c.info).sum();
     assert!((150..=500).contains(&total), "{total} operations");
-    assert!(stats.series.iter().skip(10).take(40).all(|b| b.ok > 0), "throughput every 100 ms once a leader is up");
+    // Paced clients (20/s each, a watch holding one for up to a second) leave gaps of a couple of
+    // hundred milliseconds with nothing invoked; a stalled cluster leaves longer ones.
+    let quarters = run.history.stats(Duration::from_millis(250));
+    assert!(
+        quarters.series.iter().skip(4).take(16).all(|b| b.ok > 0),
+        "throughput every 250 ms once a leader is up: {:?}",
+        quarters.series.iter().map(|b| b.ok).collect::<Vec<_>>()
+    );
 }
 
 /// Runs `simulate` on a thread of its own, as a separate process would.

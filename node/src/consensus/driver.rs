@@ -30,6 +30,7 @@
 
 use crate::bugs::{Bug, Bugs};
 use crate::clock::Clock;
+use crate::feed::FeedRx;
 use crate::config::{Limits, RaftTiming};
 use crate::error::ApiError;
 use crate::events::{EntryOutcome, EventSink, NodeEvent, NodeStatus, Role};
@@ -209,7 +210,7 @@ impl<S: LogStore> Driver<S> {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut peer_messages: mpsc::Receiver<Message>,
-        mut shutdown: watch::Receiver<bool>,
+        mut shutdown: FeedRx<bool>,
     ) -> Result<(), DriverError> {
         let mut next_tick = self.clock.deadline_after(self.timing.tick);
         loop {

@@ -1,4 +1,5 @@
-//! The network seam between members: Raft messages over gRPC (`detcd.peer.Peer/Send`).
+//! The network seam between members: Raft messages over gRPC, one long-lived stream of batches
+//! from each member to each other member (`detcd.peer.Peer/Stream`; `Send` takes one batch).
 //!
 //! raft-rs messages are rust-protobuf types, not prost ones, so each travels as opaque bytes
 //! (`write_to_bytes` / `parse_from_bytes`) inside our own `MessageBatch` (STACK.md).
@@ -11,19 +12,28 @@
 //! or reordered across batches; they are never corrupted (gRPC and TCP checksum them). So the sender
 //! never blocks the driver: each peer has a bounded queue, and when it is full (peer down or slow)
 //! new messages are dropped; Raft retransmits what matters.
+//!
+//! The receiver acknowledges every batch it accepts. A stream whose oldest unacknowledged batch
+//! is older than [`PEER_RPC_TIMEOUT`] (plus time for its size) is abandoned: the peer is paused, cut
+//! off, or restarted behind a connection that never reset (the simulated network does not reset
+//! one). Its batch is dropped, and the next batch opens a new connection and stream.
 
 use crate::pb::peer::peer_client::PeerClient;
 use crate::pb::peer::peer_server::Peer;
-use crate::pb::peer::{BootstrappedQuery, BootstrappedReply, MessageBatch, SendAck};
+use crate::pb::peer::{BootstrappedQuery, BootstrappedReply, MessageBatch, SendAck, StreamAck};
 use crate::consensus::peer_guard::{Refusal, Refusals};
 use crate::types::{ClusterId, MemberId};
 use protobuf::Message as _;
 use raft::prelude::Message;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use crate::feed::{Feed, FeedRx};
 use tokio::sync::mpsc;
-use tonic::transport::{Channel, Endpoint};
+use tokio::time::Instant;
+use tokio_stream::Stream;
+use tonic::transport::Endpoint;
 
 /// Messages queued for one peer at most; more are dropped (see the module doc).
 pub const PEER_QUEUE_MAX: usize = 4096;
@@ -81,7 +91,7 @@ async fn peer_sender(from: MemberId, cluster: ClusterId, to: MemberId, url: Stri
             return;
         }
     };
-    let mut client: Option<PeerClient<Channel>> = None;
+    let mut link: Option<Link> = None;
     while let Some(first) = rx.recv().await {
         let mut messages: Vec<Vec<u8>> = vec![first.write_to_bytes().expect("raft message encodes")];
         let mut bytes: usize = messages[0].len();
@@ -95,28 +105,107 @@ async fn peer_sender(from: MemberId, cluster: ClusterId, to: MemberId, url: Stri
                 Err(_) => break,
             }
         }
-        if client.is_none() {
-            match endpoint.connect().await {
-                Ok(ch) => client = Some(PeerClient::new(ch)),
-                Err(e) => {
-                    tracing::debug!(peer = %to, error = %e, "peer unreachable, batch dropped");
-                    continue;
-                }
-            }
+        if link.is_none() {
+            link = Link::open(&endpoint, to).await;
         }
-        let c = client.as_mut().expect("connected above");
-        let mut req = tonic::Request::new(MessageBatch { from: from.0, to: to.0, messages, cluster_id: cluster.0 });
+        let Some(l) = link.as_mut() else { continue };
         // A large batch (a snapshot) gets time in proportion to its size on top of the base.
-        req.set_timeout(PEER_RPC_TIMEOUT + Duration::from_secs_f64(bytes as f64 / PEER_BYTES_PER_S_MIN));
-        if let Err(e) = c.send(req).await {
-            tracing::debug!(peer = %to, error = %e, "send failed, batch dropped; reconnecting next time");
-            client = None;
+        let patience = PEER_RPC_TIMEOUT + Duration::from_secs_f64(bytes as f64 / PEER_BYTES_PER_S_MIN);
+        let batch = MessageBatch { from: from.0, to: to.0, messages, cluster_id: cluster.0 };
+        if !l.send(batch, patience).await {
+            tracing::debug!(peer = %to, "stream ended or stalled, batch dropped; reconnecting next time");
+            link = None;
         }
+    }
+}
+
+/// Batches sent on one stream and not yet acknowledged, at most: the sender waits for an
+/// acknowledgement (and, past the oldest batch's deadline, gives up on the stream).
+const LINK_BATCHES_MAX: usize = 8;
+
+/// One open `Stream` call to a peer. The call runs in its own task: batches go to it through
+/// `batches`, the peer's acknowledgements come back through `acked`. The call ends (closing both)
+/// when it fails or the peer ends it.
+struct Link {
+    batches: mpsc::Sender<MessageBatch>,
+    acked: FeedRx<u64>,
+    sent: u64,
+    /// (sequence number, deadline) of each batch sent and not yet acknowledged, oldest first.
+    unacked: VecDeque<(u64, Instant)>,
+    call: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    async fn open(endpoint: &Endpoint, to: MemberId) -> Option<Link> {
+        let channel = match endpoint.connect().await {
+            Ok(ch) => ch,
+            Err(e) => {
+                tracing::debug!(peer = %to, error = %e, "peer unreachable, batch dropped");
+                return None;
+            }
+        };
+        let (batches, queued) = mpsc::channel(LINK_BATCHES_MAX);
+        // A `Feed` as every signal between tasks here (see `crate::feed`).
+        let ack = Feed::new(0u64);
+        let acked = ack.subscribe();
+        let call = tokio::spawn(async move {
+            let mut client = PeerClient::new(channel);
+            match client.stream(tokio_stream::wrappers::ReceiverStream::new(queued)).await {
+                Ok(response) => {
+                    let mut acks = response.into_inner();
+                    while let Ok(Some(a)) = acks.message().await {
+                        ack.send_replace(a.batches);
+                    }
+                }
+                Err(e) => tracing::debug!(peer = %to, error = %e, "peer stream refused"),
+            }
+        });
+        Some(Link { batches, acked, sent: 0, unacked: VecDeque::new(), call })
+    }
+
+    /// Sends one batch, to be acknowledged within `patience`. `false` when the stream has ended,
+    /// or has not acknowledged a batch by its deadline (a peer paused, cut off or restarted
+    /// behind a connection that never reset): the batch is dropped and the link is done.
+    async fn send(&mut self, batch: MessageBatch, patience: Duration) -> bool {
+        self.forget_acked();
+        if self.unacked.len() >= LINK_BATCHES_MAX {
+            let (oldest, deadline) = self.unacked[0];
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let moved = matches!(tokio::time::timeout(wait, self.acked.wait_for(|n| *n >= oldest)).await, Ok(Ok(_)));
+            if !moved {
+                return false;
+            }
+            self.forget_acked();
+        }
+        let now = Instant::now();
+        if self.unacked.front().is_some_and(|&(_, deadline)| deadline < now) {
+            return false;
+        }
+        if self.batches.try_send(batch).is_err() {
+            return false;
+        }
+        self.sent += 1;
+        self.unacked.push_back((self.sent, now + patience));
+        true
+    }
+
+    fn forget_acked(&mut self) {
+        let acked = self.acked.borrow();
+        while self.unacked.front().is_some_and(|&(seq, _)| seq <= acked) {
+            self.unacked.pop_front();
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.call.abort();
     }
 }
 
 /// Incoming side: checks the batch, decodes its messages and hands them to the driver's bounded
 /// queue (where `peer_guard` vets each one).
+#[derive(Clone)]
 pub struct PeerService {
     pub me: MemberId,
     pub cluster: ClusterId,
@@ -125,6 +214,8 @@ pub struct PeerService {
     pub refusals: Arc<Refusals>,
     /// Whether a member has published itself (it has run before).
     pub published: Published,
+    /// Flips when the member stops: open streams end then, before the server shuts down.
+    pub shutdown: FeedRx<bool>,
 }
 
 /// Answers whether a member has published its attributes, from this member's state.
@@ -135,12 +226,10 @@ impl PeerService {
         self.refusals.count(why, self.me);
         status
     }
-}
 
-#[tonic::async_trait]
-impl Peer for PeerService {
-    async fn send(&self, req: tonic::Request<MessageBatch>) -> Result<tonic::Response<SendAck>, tonic::Status> {
-        let batch = req.into_inner();
+    /// Checks one batch (see the module doc) and queues its messages for the driver; the error of
+    /// a refused batch names nothing about this member.
+    fn accept(&self, batch: MessageBatch) -> Result<(), tonic::Status> {
         // etcd answers a peer request from another cluster with "cluster ID mismatch" (HTTP 412).
         if batch.cluster_id != self.cluster.0 {
             return Err(self.refuse(Refusal::Stranger, tonic::Status::failed_precondition("cluster ID mismatch")));
@@ -169,7 +258,45 @@ impl Peer for PeerService {
             // Full queue: drop (the driver is behind; Raft retransmits).
             let _ = self.to_driver.try_send(msg);
         }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn send(&self, req: tonic::Request<MessageBatch>) -> Result<tonic::Response<SendAck>, tonic::Status> {
+        self.accept(req.into_inner())?;
         Ok(tonic::Response::new(SendAck {}))
+    }
+
+    type StreamStream = Pin<Box<dyn Stream<Item = Result<StreamAck, tonic::Status>> + Send + 'static>>;
+
+    async fn stream(&self, req: tonic::Request<tonic::Streaming<MessageBatch>>) -> Result<tonic::Response<Self::StreamStream>, tonic::Status> {
+        let mut batches = req.into_inner();
+        let (acks, answer) = mpsc::channel(LINK_BATCHES_MAX);
+        let mut service = self.clone();
+        tokio::spawn(async move {
+            let mut accepted = 0;
+            loop {
+                let batch = tokio::select! {
+                    biased;
+                    _ = service.shutdown.wait_for(|s| *s) => break,
+                    b = batches.message() => match b {
+                        Ok(Some(b)) => b,
+                        _ => break,
+                    },
+                };
+                let ack = service.accept(batch).map(|()| {
+                    accepted += 1;
+                    StreamAck { batches: accepted }
+                });
+                let refused = ack.is_err();
+                if acks.send(ack).await.is_err() || refused {
+                    break;
+                }
+            }
+        });
+        Ok(tonic::Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(answer))))
     }
 
     async fn bootstrapped(&self, req: tonic::Request<BootstrappedQuery>) -> Result<tonic::Response<BootstrappedReply>, tonic::Status> {

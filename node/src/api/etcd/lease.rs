@@ -22,7 +22,8 @@ use crate::trace_context::TraceId;
 use crate::types::{LeaseId, Revision, Term};
 use std::pin::Pin;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use crate::feed::FeedRx;
+use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -297,7 +298,7 @@ async fn time_to_live(shared: &Shared, r: LeaseTimeToLiveRequest) -> Result<Leas
 /// leads and has applied every entry committed before its term (promoting with a full refresh at
 /// each new leadership), and proposes the revoke of the leases that expire by this member's
 /// clock, once it has confirmed it still leads. Runs until `shutdown`.
-pub async fn run_lessor(shared: Shared, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_lessor(shared: Shared, mut shutdown: FeedRx<bool>) {
     let mut status = shared.status.clone();
     let mut leading: Option<Term> = None;
     let mut next_check = shared.clock.deadline_after(EXPIRY_CHECK_INTERVAL);

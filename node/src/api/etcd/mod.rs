@@ -58,7 +58,7 @@ pub struct Shared {
     /// Flips to true when the member stops. Streams and waits that could last forever (watches,
     /// keep-alives, observes, lock and campaign waits) end then: a graceful server shutdown waits
     /// for every open request.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub shutdown: crate::feed::FeedRx<bool>,
     /// Injected bugs (simulation only, see `crate::bugs`).
     pub bugs: Bugs,
 }
