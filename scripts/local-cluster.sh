@@ -6,7 +6,8 @@
 #   scripts/local-cluster.sh [SERVER_BIN] [DATA_ROOT]
 #
 # SERVER_BIN defaults to target/release/detcd (built if missing). Passing /usr/bin/etcd starts a
-# Debian etcd cluster with the same flags, for side-by-side comparison.
+# Debian etcd cluster with the same flags, for side-by-side comparison. Extra flags for every
+# member: LOCAL_CLUSTER_ARGS="--snapshot-count=1000000".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/detcd}
@@ -31,7 +32,7 @@ for port in 2379 22379 32379; do
     --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
     --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
     --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "$token" \
-    >"$root/machine-$i.log" 2>&1 &
+    ${LOCAL_CLUSTER_ARGS:-} >"$root/machine-$i.log" 2>&1 &
   pids+=($!)
 done
 echo "cluster up: endpoints 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379 (logs in $root)"
