@@ -4,7 +4,9 @@
 #   - etcd 3.4.23 (Debian package etcd-server): only for scripts/etcd-reference.sh
 #     (regenerating tests/golden/) and for validating the harness against real etcd;
 #   - Chromium (Debian package chromium, /usr/bin/chromium): the headless browser check of the
-#     simulator's HTML reports (scripts/browser-check.sh).
+#     simulator's HTML reports (scripts/browser-check.sh);
+#   - Prometheus 2.x (Debian package prometheus: /usr/bin/prometheus and promtool): scrapes a
+#     real cluster in tests/tests/metrics.rs and checks the dashboard's alert rules.
 # Pass --client-only to skip etcd-server.
 # Non-interactive; meant to run as root (CI=true) or with sudo available.
 set -euo pipefail
@@ -15,12 +17,13 @@ want_server=1
 pkgs=()
 command -v etcdctl >/dev/null 2>&1 || pkgs+=(etcd-client)
 [[ -x /usr/bin/chromium ]] || pkgs+=(chromium)
+[[ -x /usr/bin/prometheus && -x /usr/bin/promtool ]] || pkgs+=(prometheus)
 if [[ $want_server == 1 ]] && ! command -v etcd >/dev/null 2>&1 && [[ ! -x /usr/bin/etcd ]]; then
   pkgs+=(etcd-server)
 fi
 
 if [[ ${#pkgs[@]} -eq 0 ]]; then
-  echo "install-test-deps: nothing to do (etcdctl, chromium$([[ $want_server == 1 ]] && echo ', etcd') present)"
+  echo "install-test-deps: nothing to do (etcdctl, chromium, prometheus$([[ $want_server == 1 ]] && echo ', etcd') present)"
   exit 0
 fi
 

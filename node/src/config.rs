@@ -75,6 +75,9 @@ pub struct NodeConfig {
     pub listen_client: Vec<SocketAddr>,
     pub advertise_client_urls: Vec<String>,
     pub listen_peer: Vec<SocketAddr>,
+    /// `--listen-metrics-urls`: extra HTTP listeners for `/metrics` and `/health` (real mode; the
+    /// client port serves them too).
+    pub listen_metrics: Vec<SocketAddr>,
     pub timing: RaftTiming,
     pub limits: Limits,
     /// Seeds the node's own RNG (election timeouts). The simulator derives it from the run's seed.

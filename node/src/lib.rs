@@ -30,6 +30,7 @@ pub mod error;
 pub mod events;
 pub mod feed;
 pub mod ids;
+pub mod metrics;
 pub mod pb;
 pub mod trace_context;
 pub mod types;

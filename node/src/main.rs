@@ -67,6 +67,9 @@ mod real {
         /// This member's client URLs to advertise to the rest of the cluster.
         #[arg(long, default_value = "http://localhost:2379")]
         advertise_client_urls: String,
+        /// List of URLs to listen on for the metrics and health endpoints.
+        #[arg(long, default_value = "")]
+        listen_metrics_urls: String,
         /// URLs to listen on for peer traffic.
         #[arg(long, default_value = "http://localhost:2380")]
         listen_peer_urls: String,
@@ -129,6 +132,11 @@ mod real {
         let (_, listen_client) = config::parse_url_list("--listen-client-urls", &f.listen_client_urls)?;
         let (advertise_client_urls, _) = config::parse_url_list("--advertise-client-urls", &f.advertise_client_urls)?;
         let (_, listen_peer) = config::parse_url_list("--listen-peer-urls", &f.listen_peer_urls)?;
+        let listen_metrics = if f.listen_metrics_urls.is_empty() {
+            Vec::new()
+        } else {
+            config::parse_url_list("--listen-metrics-urls", &f.listen_metrics_urls)?.1
+        };
         Ok(NodeConfig {
             name: f.name.clone(),
             id,
@@ -137,6 +145,7 @@ mod real {
             listen_client,
             advertise_client_urls,
             listen_peer,
+            listen_metrics,
             timing: RaftTiming::default(),
             limits: Limits { max_request_bytes: f.max_request_bytes, max_txn_ops: f.max_txn_ops },
             // Real mode: the seed comes from the OS (the randomness seam's real side).

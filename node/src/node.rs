@@ -12,6 +12,8 @@
 
 use crate::clock::Clock;
 use crate::feed::{Feed, FeedRx};
+use crate::api::metrics::metrics_text;
+use crate::metrics::{Metrics, ProcessStats};
 use crate::config::{NodeConfig, GRPC_OVERHEAD_BYTES};
 use crate::consensus::driver::{Command, Driver, DriverError};
 use crate::events::{EventSink, NodeStatus, Role};
@@ -92,6 +94,8 @@ pub struct Node {
     tasks: Vec<JoinHandle<()>>,
     clock: Clock,
     refusals: Arc<Refusals>,
+    metrics: Arc<Metrics>,
+    state: Arc<Mutex<StateMachine>>,
 }
 
 impl Node {
@@ -142,7 +146,8 @@ impl Node {
             .filter(|(id, _)| **id != cfg.id)
             .map(|(id, m)| (*id, m.peer_urls[0].clone()))
             .collect();
-        let transport = Transport::start(cfg.id, cfg.cluster_id, peers);
+        let metrics = Arc::new(Metrics::new());
+        let transport = Transport::start(cfg.id, cfg.cluster_id, peers, metrics.clone());
         let ids_from_ms = cfg.id_epoch_ms.unwrap_or_else(|| clock.now().as_millis().max(0) as u64);
         let refusals = Arc::new(Refusals::default());
         let driver = Driver::new(
@@ -160,6 +165,7 @@ impl Node {
             refusals.clone(),
             ids_from_ms,
             cfg.panic_after_applied,
+            metrics.clone(),
         )?;
 
         let mut tasks = Vec::new();
@@ -186,6 +192,7 @@ impl Node {
             leader_link: Arc::new(Mutex::new(None)),
             shutdown: shutdown_rx.clone(),
             bugs: cfg.bugs,
+            metrics: metrics.clone(),
         };
         let max_msg = cfg.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
         for &addr in &cfg.listen_peer {
@@ -202,6 +209,7 @@ impl Node {
                 refusals: refusals.clone(),
                 published,
                 shutdown: shutdown_rx.clone(),
+                metrics: metrics.clone(),
             };
             let svc = PeerServer::new(peer).max_decoding_message_size(PEER_BATCH_BYTES_MAX);
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
@@ -225,8 +233,29 @@ impl Node {
             let lock = LockServer::new(LockService { shared: shared.clone() });
             let election = ElectionServer::new(ElectionService { shared: shared.clone() });
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
+            #[cfg(not(madsim))]
+            let http = crate::api::metrics::router(shared.clone());
             tasks.push(tokio::spawn(async move {
                 let _watch = PanicWatch { what: "client server", done: done.clone() };
+                // Real mode: etcd's `/metrics` and `/health` share the client port with gRPC
+                // (HTTP/1.1 for them, HTTP/2 for gRPC). madsim's gRPC server speaks only gRPC.
+                #[cfg(not(madsim))]
+                let r = {
+                    let grpc = tonic::service::Routes::new(kv)
+                        .add_service(watch)
+                        .add_service(lease)
+                        .add_service(lock)
+                        .add_service(election)
+                        .add_service(cluster)
+                        .add_service(maintenance);
+                    let routes = tonic::service::Routes::from(grpc.into_axum_router().merge(http));
+                    tonic::transport::Server::builder()
+                        .accept_http1(true)
+                        .add_routes(routes)
+                        .serve_with_shutdown(addr, until_shutdown(shutdown))
+                        .await
+                };
+                #[cfg(madsim)]
                 let r = tonic::transport::Server::builder()
                     .add_service(kv)
                     .add_service(watch)
@@ -240,6 +269,21 @@ impl Node {
                 report_serve_error(&done, "client API", addr, r).await;
             }));
         }
+        #[cfg(not(madsim))]
+        for &addr in &cfg.listen_metrics {
+            let http = crate::api::metrics::router(shared.clone());
+            let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
+            tasks.push(tokio::spawn(async move {
+                let _watch = PanicWatch { what: "metrics server", done: done.clone() };
+                let served = match tokio::net::TcpListener::bind(addr).await {
+                    Ok(listener) => axum::serve(listener, http).with_graceful_shutdown(until_shutdown(shutdown)).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(error) = served {
+                    let _ = done.send(Err(NodeError::Serve { what: "metrics", addr, error })).await;
+                }
+            }));
+        }
         let attrs = MemberAttributes { id: cfg.id.0, name: cfg.name.clone(), client_urls: cfg.advertise_client_urls.clone() };
         {
             let (shared, shutdown, done) = (shared.clone(), shutdown_rx.clone(), done_tx.clone());
@@ -248,9 +292,10 @@ impl Node {
                 run_lessor(shared, shutdown).await;
             }));
         }
+        let state = shared.state.clone();
         tasks.push(tokio::spawn(publish(shared, attrs, shutdown_rx)));
 
-        Ok(Node { id: cfg.id, status: status_rx, shutdown: shutdown_tx, done: done_rx, tasks, clock, refusals })
+        Ok(Node { id: cfg.id, status: status_rx, shutdown: shutdown_tx, done: done_rx, tasks, clock, refusals, metrics, state })
     }
 
     /// The member's Raft status now.
@@ -261,6 +306,16 @@ impl Node {
     /// Peer messages refused so far, by reason (`consensus::peer_guard`).
     pub fn peer_refusals(&self) -> Vec<(Refusal, u64)> {
         self.refusals.snapshot()
+    }
+
+    /// The member's metrics (issue 16).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The Prometheus exposition of this member's metrics now (what `/metrics` serves).
+    pub fn metrics_text(&self, process: Option<ProcessStats>) -> String {
+        metrics_text(&self.metrics, &self.state, process)
     }
 
     /// A receiver that sees every status change.

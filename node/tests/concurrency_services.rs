@@ -57,6 +57,7 @@ impl Cluster {
                 listen_client: vec![SocketAddr::from(([127, 0, 0, 1], *c))],
                 advertise_client_urls: vec![format!("http://127.0.0.1:{c}")],
                 listen_peer: vec![SocketAddr::from(([127, 0, 0, 1], *p))],
+                listen_metrics: vec![],
                 timing: RaftTiming::default(),
                 limits: Limits::default(),
                 seed: i as u64 + 1,

@@ -55,6 +55,7 @@ fn start_cluster(seed: u64) -> Vec<NodeHandle> {
                 listen_client: vec![SocketAddr::new(ip(i), 2379)],
                 advertise_client_urls: vec![format!("http://{}:2379", ip(i))],
                 listen_peer: vec![SocketAddr::new(ip(i), 2380)],
+                listen_metrics: vec![],
                 timing: RaftTiming::default(),
                 limits: Limits::default(),
                 seed: seed.wrapping_mul(31).wrapping_add(i as u64),

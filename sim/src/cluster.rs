@@ -167,6 +167,7 @@ impl SimCluster {
                 listen_client: vec![SocketAddr::new(ip, 2379)],
                 advertise_client_urls: vec![format!("http://{ip}:2379")],
                 listen_peer: vec![SocketAddr::new(ip, 2380)],
+                listen_metrics: vec![],
                 timing: timing.clone(),
                 limits: Limits::default(),
                 seed: node_seeds[i],

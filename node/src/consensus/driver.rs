@@ -31,6 +31,7 @@
 use crate::bugs::{Bug, Bugs};
 use crate::clock::Clock;
 use crate::feed::FeedRx;
+use crate::metrics::Metrics;
 use crate::config::{Limits, RaftTiming};
 use crate::error::ApiError;
 use crate::events::{EntryOutcome, EventSink, NodeEvent, NodeStatus, Role};
@@ -131,6 +132,7 @@ pub struct Driver<S: LogStore> {
     refusals: Arc<Refusals>,
     /// Test hook (`NodeConfig::panic_after_applied`).
     panic_after_applied: Option<u64>,
+    metrics: Arc<Metrics>,
 }
 
 impl<S: LogStore> Driver<S> {
@@ -150,6 +152,7 @@ impl<S: LogStore> Driver<S> {
         refusals: Arc<Refusals>,
         ids_from_ms: u64,
         panic_after_applied: Option<u64>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, DriverError> {
         assert!(timing.election_ticks_min < timing.election_ticks_max);
         assert!(timing.heartbeat_ticks < timing.election_ticks_min, "heartbeat must be shorter than the election timeout");
@@ -199,6 +202,7 @@ impl<S: LogStore> Driver<S> {
             voters,
             refusals,
             panic_after_applied,
+            metrics,
         };
         driver.randomize_election_timeout();
         driver.observe();
@@ -333,10 +337,12 @@ impl<S: LogStore> Driver<S> {
                 self.proposals.insert(id, reply);
             }
             Err(raft::Error::ProposalDropped) => {
+                self.metrics.proposals_failed.inc();
                 let _ = reply.send(Err(ApiError::NoLeader));
             }
             Err(e) => {
                 tracing::warn!(member = %self.id, error = %e, "proposal refused");
+                self.metrics.proposals_failed.inc();
                 let _ = reply.send(Err(ApiError::NoLeader));
             }
         }
@@ -396,6 +402,7 @@ impl<S: LogStore> Driver<S> {
         if (now.0, now.1) != (self.last_seen.0, self.last_seen.1) {
             self.randomize_election_timeout();
         }
+        self.metrics.observe_leader(self.last_seen.2.map(|m| m.0), now.2.map(|m| m.0), self.id.0);
         self.last_seen = now;
         if now.1 == Role::Leader {
             self.led_in = Some(now.0);
@@ -422,6 +429,9 @@ impl<S: LogStore> Driver<S> {
         let applied = self.state.lock().expect("state lock").applied();
         let (term, role, leader) = self.last_seen;
         let commit = Index(r.raft_log.committed);
+        self.metrics.proposals_committed.set(commit.0 as i64);
+        self.metrics.proposals_applied.set(applied.0 as i64);
+        self.metrics.proposals_pending.set(self.proposals.len() as i64);
         self.status_tx.send_replace(NodeStatus { id: self.id, term, role, leader, commit, applied, term_start: self.term_start });
     }
 
@@ -448,6 +458,8 @@ impl<S: LogStore> Driver<S> {
         // not hold (Raft thesis §3.8, §10.2.1). One `persist` covers every proposal that arrived since
         // the last Ready: group commit. A snapshot from the leader replaces the log, so it goes
         // first: the entries of this Ready follow it.
+        let persist_from = self.clock.now();
+        let writes = !rd.entries().is_empty() || rd.hs().is_some();
         let snapshot = (!rd.snapshot().is_empty()).then(|| rd.snapshot().clone());
         if let Some(snap) = &snapshot {
             self.raw.mut_store().apply_snapshot(snap.clone())?;
@@ -466,6 +478,9 @@ impl<S: LogStore> Driver<S> {
         if !disk_time.is_zero() {
             tokio::time::sleep(disk_time).await;
         }
+        if writes {
+            Metrics::observe_duration(&self.metrics.wal_fsync, self.clock.now().since(persist_from));
+        }
 
         if self.bugs.has(Bug::ApplyUncommitted) {
             // BUG apply-uncommitted: what was just appended is applied (and acknowledged to its
@@ -483,7 +498,7 @@ impl<S: LogStore> Driver<S> {
         if let Some(snap) = &snapshot {
             self.restore(snap)?;
         }
-        self.apply(rd.take_committed_entries())?;
+        self.apply_timed(rd.take_committed_entries())?;
         self.read_states(rd.take_read_states());
 
         let mut light = self.raw.advance(rd);
@@ -491,7 +506,7 @@ impl<S: LogStore> Driver<S> {
             self.raw.mut_store().set_commit(commit)?;
         }
         self.send(light.take_messages());
-        self.apply(light.take_committed_entries())?;
+        self.apply_timed(light.take_committed_entries())?;
         self.raw.advance_apply();
         if let Some(at) = self.panic_after_applied {
             let applied = self.state.lock().expect("state lock").applied();
@@ -524,8 +539,22 @@ impl<S: LogStore> Driver<S> {
             }
             (applied, state.snapshot())
         };
+        let save_from = self.clock.now();
         self.raw.mut_store().save_snapshot(applied.0, data)?;
+        Metrics::observe_duration(&self.metrics.snapshot_save, self.clock.now().since(save_from));
         (self.events)(&NodeEvent::SnapshotSaved { id: self.id, index: applied });
+        Ok(())
+    }
+
+    /// [`Driver::apply`], its time recorded as etcd's backend commit time (detcd's store is in
+    /// memory: applying a batch is what stands in for etcd's bolt commit).
+    fn apply_timed(&mut self, entries: Vec<Entry>) -> Result<(), DriverError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let from = self.clock.now();
+        self.apply(entries)?;
+        Metrics::observe_duration(&self.metrics.backend_commit, self.clock.now().since(from));
         Ok(())
     }
 
@@ -566,7 +595,11 @@ impl<S: LogStore> Driver<S> {
                         Err(e) => EntryOutcome::Error { message: e.to_string() },
                     };
                     (self.events)(&NodeEvent::Applied { id: self.id, index, term, digest, trace, outcome: Some(outcome) });
+                    if matches!(result, Ok(Applied::LeaseGrant(_))) {
+                        self.metrics.lease_granted.inc();
+                    }
                     if let (Some((lease, expired)), Ok(Applied::LeaseRevoke(r))) = (lease_end, &result) {
+                        self.metrics.lease_revoked.inc();
                         let revision = r.header.as_ref().map_or(0, |h| h.revision);
                         (self.events)(&NodeEvent::LeaseEnded { id: self.id, lease, revision, expired, request: id });
                     }
@@ -605,6 +638,7 @@ impl<S: LogStore> Driver<S> {
     }
 
     fn fail_all(&mut self, err: ApiError) {
+        self.metrics.proposals_failed.inc_by(self.proposals.len() as u64);
         for (_, reply) in std::mem::take(&mut self.proposals) {
             let _ = reply.send(Err(err.clone()));
         }

@@ -30,6 +30,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use crate::feed::{Feed, FeedRx};
+use crate::metrics::Metrics;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::Stream;
@@ -58,11 +59,11 @@ pub struct Transport {
 
 impl Transport {
     /// Starts one sender task per peer (`peers` excludes this member).
-    pub fn start(from: MemberId, cluster: ClusterId, peers: BTreeMap<MemberId, String>) -> Transport {
+    pub fn start(from: MemberId, cluster: ClusterId, peers: BTreeMap<MemberId, String>, metrics: Arc<Metrics>) -> Transport {
         let mut senders = BTreeMap::new();
         for (id, url) in peers {
             let (tx, rx) = mpsc::channel(PEER_QUEUE_MAX);
-            tokio::spawn(peer_sender(from, cluster, id, url, rx));
+            tokio::spawn(peer_sender(from, cluster, id, url, rx, metrics.clone()));
             senders.insert(id.0, tx);
         }
         Transport { peers: senders }
@@ -83,7 +84,8 @@ impl Transport {
     }
 }
 
-async fn peer_sender(from: MemberId, cluster: ClusterId, to: MemberId, url: String, mut rx: mpsc::Receiver<Message>) {
+async fn peer_sender(from: MemberId, cluster: ClusterId, to: MemberId, url: String, mut rx: mpsc::Receiver<Message>, metrics: Arc<Metrics>) {
+    let to_label = Metrics::peer("To", to.0);
     let endpoint = match Endpoint::from_shared(url.clone()) {
         Ok(e) => e.connect_timeout(PEER_RPC_TIMEOUT),
         Err(e) => {
@@ -106,13 +108,19 @@ async fn peer_sender(from: MemberId, cluster: ClusterId, to: MemberId, url: Stri
             }
         }
         if link.is_none() {
-            link = Link::open(&endpoint, to).await;
+            link = Link::open(&endpoint, to, metrics.peer_rtt.get_or_create_owned(&to_label)).await;
         }
-        let Some(l) = link.as_mut() else { continue };
+        let Some(l) = link.as_mut() else {
+            metrics.peer_sent_failures.get_or_create(&to_label).inc();
+            continue;
+        };
         // A large batch (a snapshot) gets time in proportion to its size on top of the base.
         let patience = PEER_RPC_TIMEOUT + Duration::from_secs_f64(bytes as f64 / PEER_BYTES_PER_S_MIN);
         let batch = MessageBatch { from: from.0, to: to.0, messages, cluster_id: cluster.0 };
-        if !l.send(batch, patience).await {
+        if l.send(batch, patience).await {
+            metrics.peer_sent_bytes.get_or_create(&to_label).inc_by(bytes as u64);
+        } else {
+            metrics.peer_sent_failures.get_or_create(&to_label).inc();
             tracing::debug!(peer = %to, "stream ended or stalled, batch dropped; reconnecting next time");
             link = None;
         }
@@ -132,11 +140,13 @@ struct Link {
     sent: u64,
     /// (sequence number, deadline) of each batch sent and not yet acknowledged, oldest first.
     unacked: VecDeque<(u64, Instant)>,
+    /// When each batch not yet acknowledged was handed to the stream, for the round-trip metric.
+    handed: Arc<std::sync::Mutex<VecDeque<Instant>>>,
     call: tokio::task::JoinHandle<()>,
 }
 
 impl Link {
-    async fn open(endpoint: &Endpoint, to: MemberId) -> Option<Link> {
+    async fn open(endpoint: &Endpoint, to: MemberId, rtt: prometheus_client::metrics::histogram::Histogram) -> Option<Link> {
         let channel = match endpoint.connect().await {
             Ok(ch) => ch,
             Err(e) => {
@@ -148,19 +158,31 @@ impl Link {
         // A `Feed` as every signal between tasks here (see `crate::feed`).
         let ack = Feed::new(0u64);
         let acked = ack.subscribe();
+        let handed: Arc<std::sync::Mutex<VecDeque<Instant>>> = Arc::default();
+        let handed_at = handed.clone();
         let call = tokio::spawn(async move {
             let mut client = PeerClient::new(channel);
             match client.stream(tokio_stream::wrappers::ReceiverStream::new(queued)).await {
                 Ok(response) => {
                     let mut acks = response.into_inner();
+                    let mut seen = 0;
                     while let Ok(Some(a)) = acks.message().await {
+                        // The round trip of the newest batch this ack covers (etcd's peer RTT).
+                        let newest = {
+                            let mut h = handed_at.lock().expect("handed lock");
+                            (seen..a.batches).filter_map(|_| h.pop_front()).last()
+                        };
+                        if let Some(t) = newest {
+                            Metrics::observe_duration(&rtt, t.elapsed());
+                        }
+                        seen = seen.max(a.batches);
                         ack.send_replace(a.batches);
                     }
                 }
                 Err(e) => tracing::debug!(peer = %to, error = %e, "peer stream refused"),
             }
         });
-        Some(Link { batches, acked, sent: 0, unacked: VecDeque::new(), call })
+        Some(Link { batches, acked, sent: 0, unacked: VecDeque::new(), handed, call })
     }
 
     /// Sends one batch, to be acknowledged within `patience`. `false` when the stream has ended,
@@ -181,6 +203,7 @@ impl Link {
         if self.unacked.front().is_some_and(|&(_, deadline)| deadline < now) {
             return false;
         }
+        self.handed.lock().expect("handed lock").push_back(now);
         if self.batches.try_send(batch).is_err() {
             return false;
         }
@@ -216,6 +239,7 @@ pub struct PeerService {
     pub published: Published,
     /// Flips when the member stops: open streams end then, before the server shuts down.
     pub shutdown: FeedRx<bool>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Answers whether a member has published its attributes, from this member's state.
@@ -228,8 +252,22 @@ impl PeerService {
     }
 
     /// Checks one batch (see the module doc) and queues its messages for the driver; the error of
-    /// a refused batch names nothing about this member.
+    /// a refused batch names nothing about this member. Counted per sender: bytes accepted, batches
+    /// refused (a sender that is not a voter counts as `unknown`, so a forger cannot grow the label
+    /// set).
     fn accept(&self, batch: MessageBatch) -> Result<(), tonic::Status> {
+        let from = if self.voters.contains(&batch.from) { format!("{:x}", batch.from) } else { "unknown".to_string() };
+        let bytes: usize = batch.messages.iter().map(Vec::len).sum();
+        let result = self.check_and_queue(batch);
+        let labels = vec![("From", from)];
+        match result {
+            Ok(()) => self.metrics.peer_received_bytes.get_or_create(&labels).inc_by(bytes as u64),
+            Err(_) => self.metrics.peer_received_failures.get_or_create(&labels).inc(),
+        };
+        result
+    }
+
+    fn check_and_queue(&self, batch: MessageBatch) -> Result<(), tonic::Status> {
         // etcd answers a peer request from another cluster with "cluster ID mismatch" (HTTP 412).
         if batch.cluster_id != self.cluster.0 {
             return Err(self.refuse(Refusal::Stranger, tonic::Status::failed_precondition("cluster ID mismatch")));

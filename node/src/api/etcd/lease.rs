@@ -217,7 +217,10 @@ async fn renew(shared: &Shared, id: LeaseId) -> Result<i64, ApiError> {
                     Local::Again
                 } else {
                     match st.lessor.renew(&st.leases, id, now) {
-                        Ok(ttl) => Local::Answer(ttl),
+                        Ok(ttl) => {
+                            shared.metrics.lease_renewed.inc();
+                            Local::Answer(ttl)
+                        }
                         Err(RenewError::NotFound) => Local::Answer(0),
                         Err(RenewError::Expired) => Local::WaitRevoke,
                         Err(RenewError::NotPrimary) => Local::Again,

@@ -61,6 +61,7 @@ pub struct Shared {
     pub shutdown: crate::feed::FeedRx<bool>,
     /// Injected bugs (simulation only, see `crate::bugs`).
     pub bugs: Bugs,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How long dialing the leader may take.
