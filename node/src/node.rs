@@ -234,7 +234,7 @@ impl Node {
             let election = ElectionServer::new(ElectionService { shared: shared.clone() });
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());
             #[cfg(not(madsim))]
-            let http = crate::api::metrics::router(shared.clone());
+            let (http, counted) = (crate::api::metrics::router(shared.clone()), crate::api::grpc_metrics::GrpcMetricsLayer { metrics: metrics.clone() });
             tasks.push(tokio::spawn(async move {
                 let _watch = PanicWatch { what: "client server", done: done.clone() };
                 // Real mode: etcd's `/metrics` and `/health` share the client port with gRPC
@@ -251,6 +251,7 @@ impl Node {
                     let routes = tonic::service::Routes::from(grpc.into_axum_router().merge(http));
                     tonic::transport::Server::builder()
                         .accept_http1(true)
+                        .layer(counted)
                         .add_routes(routes)
                         .serve_with_shutdown(addr, until_shutdown(shutdown))
                         .await

@@ -7,4 +7,6 @@
 //! It never holds a second copy of the semantics.
 
 pub mod etcd;
+#[cfg(not(madsim))]
+pub mod grpc_metrics;
 pub mod metrics;
