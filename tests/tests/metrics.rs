@@ -120,6 +120,7 @@ fn prometheus_sees_one_leader_and_a_leader_change_after_a_kill() {
 
     let has = prometheus.wait_for("etcd_server_has_leader", |r| r.len() == 3 && r.iter().all(|(_, v)| *v == 1.0));
     eprintln!("etcd_server_has_leader: {has:?}");
+    dashboard_queries_answer(&prometheus, &cluster);
     prometheus.wait_for("sum(etcd_server_is_leader)", |r| r.len() == 1 && r[0].1 == 1.0);
     let leader_target = &targets[leader];
     let led = prometheus.query("etcd_server_is_leader == 1");
@@ -135,6 +136,72 @@ fn prometheus_sees_one_leader_and_a_leader_change_after_a_kill() {
     eprintln!("leader changes before the kill {before:?}, after {after:?}");
     prometheus.wait_for("sum(etcd_server_is_leader)", |r| r.len() == 1 && r[0].1 == 1.0);
     prometheus.wait_for("up == 0", |r| r.len() == 1 && r[0].0 == *leader_target);
+}
+
+/// The dashboard's panel queries, with Grafana's variables replaced as Grafana would for a
+/// 1 s scrape interval: (panel title, PromQL).
+fn dashboard_queries() -> Vec<(String, String)> {
+    let path = crate_dir().parent().expect("workspace").join("dashboards/detcd.json");
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboards/detcd.json")).expect("dashboard JSON");
+    let mut out = Vec::new();
+    for p in dash["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().expect("targets") {
+            let expr = t["expr"].as_str().expect("expr").replace("$__rate_interval", "10s").replace("$job", ".*");
+            out.push((p["title"].as_str().expect("title").to_string(), expr));
+        }
+    }
+    out
+}
+
+/// Every panel query of dashboards/detcd.json is valid PromQL that Prometheus evaluates over what
+/// detcd exports; all but the ones about failures (which a healthy cluster may not have) return
+/// data once a few scrapes are in.
+fn dashboard_queries_answer(prometheus: &Prometheus, cluster: &Cluster) {
+    assert_eq!(cluster.etcdctl().run_ok(&["put", "dashboard", "v"]).trim(), "OK");
+    let may_be_empty = ["RPC error rate by method", "Proposals pending and failed"];
+    let queries = dashboard_queries();
+    assert!(queries.len() >= 14, "{queries:?}");
+    for (title, expr) in queries {
+        let (status, body) = http_get(prometheus.port, &format!("/api/v1/query?query={}", encode(&expr))).expect("Prometheus answers");
+        assert_eq!(status, 200, "panel {title:?}: {expr}\n{body}");
+        if !may_be_empty.contains(&title.as_str()) {
+            let r = prometheus.wait_for(&expr, |r| !r.is_empty());
+            eprintln!("panel {title:?}: {} series", r.len());
+        }
+    }
+}
+
+/// The alert rules load and their unit tests pass (`promtool check rules`, `promtool test rules`).
+#[test]
+fn alert_rules_pass_promtool() {
+    let dir = crate_dir().parent().expect("workspace").join("dashboards");
+    for args in [&["check", "rules", "alerts.yml"][..], &["test", "rules", "alerts_test.yml"][..]] {
+        let out = Command::new("promtool").args(args).current_dir(&dir).output().expect("promtool runs");
+        assert!(out.status.success(), "promtool {args:?}:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// The dashboard's shape: schemaVersion 36 or later, only `timeseries` and `stat` panels, each on the
+/// Prometheus data source chosen by the `datasource` variable, with unique IDs and a grid position.
+#[test]
+fn the_dashboard_has_grafanas_shape() {
+    let path = crate_dir().parent().expect("workspace").join("dashboards/detcd.json");
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("JSON");
+    assert!(dash["schemaVersion"].as_u64().expect("schemaVersion") >= 36);
+    let vars = dash["templating"]["list"].as_array().expect("templating");
+    assert!(vars.iter().any(|v| v["name"] == "datasource" && v["type"] == "datasource" && v["query"] == "prometheus"), "{vars:?}");
+    let panels = dash["panels"].as_array().expect("panels");
+    let mut ids = std::collections::BTreeSet::new();
+    for p in panels {
+        assert!(["timeseries", "stat"].contains(&p["type"].as_str().unwrap_or("")), "{p}");
+        assert!(ids.insert(p["id"].as_u64().expect("id")), "duplicate id in {p}");
+        for k in ["x", "y", "w", "h"] {
+            assert!(p["gridPos"][k].is_u64(), "{p}");
+        }
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{p}");
+        assert!(p["targets"].as_array().is_some_and(|t| !t.is_empty() && t.iter().all(|t| t["expr"].is_string())), "{p}");
+    }
+    assert!(panels.iter().filter(|p| p["type"] == "stat").count() >= 2 && panels.iter().filter(|p| p["type"] == "timeseries").count() >= 8);
 }
 
 /// What a member exports passes `promtool check metrics`, except the names etcd chose and
