@@ -123,36 +123,36 @@ impl Metrics {
             open_fds: Gauge::default(),
             registry: Registry::default(),
         };
-        r.register("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.", m.has_leader.clone());
-        r.register("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise.", m.is_leader.clone());
-        r.register("etcd_server_leader_changes_seen", "The number of leader changes seen.", m.leader_changes.clone());
-        r.register("etcd_server_proposals_committed_total", "The total number of consensus proposals committed.", m.proposals_committed.clone());
-        r.register("etcd_server_proposals_applied_total", "The total number of consensus proposals applied.", m.proposals_applied.clone());
-        r.register("etcd_server_proposals_pending", "The current number of pending proposals to commit.", m.proposals_pending.clone());
-        r.register("etcd_server_proposals_failed", "The total number of failed proposals seen.", m.proposals_failed.clone());
-        r.register("etcd_disk_wal_fsync_duration_seconds", "The latency distributions of fsync called by WAL.", m.wal_fsync.clone());
+        r.register("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not", m.has_leader.clone());
+        r.register("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise", m.is_leader.clone());
+        r.register("etcd_server_leader_changes_seen", "The number of leader changes seen", m.leader_changes.clone());
+        r.register("etcd_server_proposals_committed_total", "The total number of consensus proposals committed", m.proposals_committed.clone());
+        r.register("etcd_server_proposals_applied_total", "The total number of consensus proposals applied", m.proposals_applied.clone());
+        r.register("etcd_server_proposals_pending", "The current number of pending proposals to commit", m.proposals_pending.clone());
+        r.register("etcd_server_proposals_failed", "The total number of failed proposals seen", m.proposals_failed.clone());
+        r.register("etcd_disk_wal_fsync_duration_seconds", "The latency distributions of fsync called by WAL", m.wal_fsync.clone());
         r.register(
             "etcd_disk_backend_commit_duration_seconds",
-            "The latency distributions of commit called by backend (detcd: applying one batch of committed entries to the store).",
+            "The latency distributions of commit called by backend (detcd: applying one batch of committed entries to the store)",
             m.backend_commit.clone(),
         );
-        r.register("etcd_debugging_snap_save_total_duration_seconds", "The total latency distributions of save called by snapshot.", m.snapshot_save.clone());
-        r.register("etcd_network_peer_sent_bytes", "The total number of bytes sent to peers.", m.peer_sent_bytes.clone());
-        r.register("etcd_network_peer_received_bytes", "The total number of bytes received from peers.", m.peer_received_bytes.clone());
-        r.register("etcd_network_peer_sent_failures", "The total number of send failures from peers.", m.peer_sent_failures.clone());
-        r.register("etcd_network_peer_received_failures", "The total number of receive failures from peers.", m.peer_received_failures.clone());
-        r.register("etcd_network_peer_round_trip_time_seconds", "Round-Trip-Time histogram between peers.", m.peer_rtt.clone());
-        r.register("etcd_debugging_lease_granted", "The total number of granted leases.", m.lease_granted.clone());
-        r.register("etcd_debugging_lease_revoked", "The total number of revoked leases.", m.lease_revoked.clone());
-        r.register("etcd_debugging_lease_renewed", "The number of renewed leases seen by the leader.", m.lease_renewed.clone());
-        r.register("grpc_server_started", "Total number of RPCs started on the server.", m.grpc_started.clone());
-        r.register("grpc_server_handled", "Total number of RPCs completed on the server, regardless of success or failure.", m.grpc_handled.clone());
+        r.register("etcd_debugging_snap_save_total_duration_seconds", "The total latency distributions of save called by snapshot", m.snapshot_save.clone());
+        r.register("etcd_network_peer_sent_bytes", "The total number of bytes sent to peers", m.peer_sent_bytes.clone());
+        r.register("etcd_network_peer_received_bytes", "The total number of bytes received from peers", m.peer_received_bytes.clone());
+        r.register("etcd_network_peer_sent_failures", "The total number of send failures from peers", m.peer_sent_failures.clone());
+        r.register("etcd_network_peer_received_failures", "The total number of receive failures from peers", m.peer_received_failures.clone());
+        r.register("etcd_network_peer_round_trip_time_seconds", "Round-Trip-Time histogram between peers", m.peer_rtt.clone());
+        r.register("etcd_debugging_lease_granted", "The total number of granted leases", m.lease_granted.clone());
+        r.register("etcd_debugging_lease_revoked", "The total number of revoked leases", m.lease_revoked.clone());
+        r.register("etcd_debugging_lease_renewed", "The number of renewed leases seen by the leader", m.lease_renewed.clone());
+        r.register("grpc_server_started", "Total number of RPCs started on the server", m.grpc_started.clone());
+        r.register("grpc_server_handled", "Total number of RPCs completed on the server, regardless of success or failure", m.grpc_handled.clone());
         r.register("etcd_server_health_success", "The total number of successful health checks", m.health_success.clone());
         r.register("etcd_server_health_failures", "The total number of failed health checks", m.health_failures.clone());
-        r.register("etcd_mvcc_db_total_size_in_bytes", "Total size of the underlying database physically allocated in bytes.", m.db_size.clone());
-        r.register("etcd_debugging_mvcc_keys_total", "Total number of keys.", m.keys.clone());
-        r.register("process_resident_memory_bytes", "Resident memory size in bytes.", m.resident_memory.clone());
-        r.register("process_open_fds", "Number of open file descriptors.", m.open_fds.clone());
+        r.register("etcd_mvcc_db_total_size_in_bytes", "Total size of the underlying database physically allocated in bytes", m.db_size.clone());
+        r.register("etcd_debugging_mvcc_keys_total", "Total number of keys", m.keys.clone());
+        r.register("process_resident_memory_bytes", "Resident memory size in bytes", m.resident_memory.clone());
+        r.register("process_open_fds", "Number of open file descriptors", m.open_fds.clone());
         Metrics { registry: r, ..m }
     }
 
@@ -203,6 +203,7 @@ mod tests {
         let text = m.encode(StoreStats { db_size_bytes: 10, keys: 0 }, Some(ProcessStats { resident_memory_bytes: 4096, open_fds: 9 }));
         for line in [
             "etcd_server_has_leader 1",
+            "# HELP etcd_server_has_leader Whether or not a leader exists. 1 is existence, 0 is not.",
             "etcd_server_is_leader 1",
             "etcd_server_leader_changes_seen_total 1",
             "# TYPE etcd_server_proposals_committed_total gauge",
