@@ -118,6 +118,24 @@ pub enum NodeEvent {
     SnapshotInstalled { id: MemberId, index: Index, term: Term },
 }
 
+impl NodeEvent {
+    /// The member the event is about (the one that reports it).
+    pub fn member(&self) -> MemberId {
+        match self {
+            NodeEvent::RoleChanged { id, .. } |
+            NodeEvent::Applied { id, .. } |
+            NodeEvent::Stopped { id, .. } |
+            NodeEvent::Recovered { id, .. } |
+            NodeEvent::StartFailed { id, .. } |
+            NodeEvent::LeaseEnded { id, .. } |
+            NodeEvent::PeerMessageRefused { id, .. } |
+            NodeEvent::SnapshotSent { id, .. } |
+            NodeEvent::SnapshotSaved { id, .. } |
+            NodeEvent::SnapshotInstalled { id, .. } => *id,
+        }
+    }
+}
+
 /// The digest [`NodeEvent::Applied`] carries for an entry's data.
 pub fn entry_digest(data: &[u8]) -> u64 {
     use sha1::{Digest, Sha1};

@@ -17,6 +17,9 @@
 //! [`SimCluster::corrupt_wal`]. The disk's own module doc (`detcd_node::durable::disk::sim`) states what
 //! each does and what the cluster must survive.
 
+use crate::node_metrics::MetricSample;
+use detcd_node::metrics::Metrics;
+use std::collections::BTreeMap;
 use crate::eventlog::{Entry, EventLog};
 use detcd_node::bugs::Bugs;
 use detcd_node::clock::Clock;
@@ -94,12 +97,20 @@ struct Boot {
     voters: Vec<u64>,
     sink: EventSink,
     exited: Arc<Mutex<BTreeSet<usize>>>,
+    metrics: NodeMetrics,
 }
+
+/// Each node's count of starts before its current one, and its registry while it runs (none
+/// between a stop and the end of the next start, so that no sample mixes two incarnations).
+type NodeMetrics = Arc<Mutex<BTreeMap<usize, (u32, Option<Arc<Metrics>>)>>>;
 
 impl Boot {
     /// One incarnation: open the log from the disk, run the member until it stops by itself.
     async fn run(self) {
-        let Boot { i, cfg, clock, disk, voters, sink, exited } = self;
+        let Boot { i, cfg, clock, disk, voters, sink, exited, metrics } = self;
+        if let Some(entry) = metrics.lock().expect("metrics lock").get_mut(&i) {
+            entry.1 = None;
+        }
         exited.lock().expect("exited lock").remove(&i);
         let id = cfg.id;
         let stop = |reason: String| {
@@ -119,11 +130,19 @@ impl Boot {
             Ok(n) => n,
             Err(e) => return stop(e.to_string()),
         };
+        {
+            let mut m = metrics.lock().expect("metrics lock");
+            let incarnation = m.get(&i).map_or(0, |(n, _)| n + 1);
+            m.insert(i, (incarnation, Some(node.metrics())));
+        }
         // The driver reports its own fatal errors; a server that cannot serve is reported here.
         if let Err(e @ NodeError::Serve { .. }) = node.stopped().await {
             sink(&NodeEvent::Stopped { id, reason: e.to_string() });
         }
         node.shutdown().await;
+        if let Some(entry) = metrics.lock().expect("metrics lock").get_mut(&i) {
+            entry.1 = None;
+        }
         exited.lock().expect("exited lock").insert(i);
     }
 }
@@ -146,10 +165,22 @@ impl SimCluster {
         let cluster_id = ids::cluster_id(&members);
         let start = Instant::now();
         let log = Arc::new(Mutex::new(EventLog::new(&members)));
+        let node_metrics: NodeMetrics = Arc::default();
         let sink: EventSink = {
-            let log = log.clone();
+            let (log, node_metrics, members) = (log.clone(), node_metrics.clone(), members.clone());
             Arc::new(move |e: &NodeEvent| {
-                log.lock().expect("log lock").record_node_event(start.elapsed(), e);
+                let at = start.elapsed();
+                let mut log = log.lock().expect("log lock");
+                log.record_node_event(at, e);
+                // The reporting node's own metrics, at most every SAMPLE_EVERY: sampled here, at an
+                // event, so that sampling adds no task or timer to the run (crate::node_metrics).
+                let Some(node) = members.iter().position(|m| *m == e.member()) else { return };
+                if log.metrics_due(node, at) {
+                    if let Some((incarnation, Some(m))) = node_metrics.lock().expect("metrics lock").get(&node) {
+                        let peers: Vec<MemberId> = members.iter().copied().filter(|p| *p != members[node]).collect();
+                        log.record_metrics(MetricSample::of(at, node, *incarnation, m, &peers));
+                    }
+                }
             })
         };
         let voters: Vec<u64> = members.iter().map(|m| m.0).collect();
@@ -179,7 +210,7 @@ impl SimCluster {
             clocks.push(clock.clone());
             let disk = SimDisk::new(node_seeds[i] ^ DISK_SEED_SALT);
             disks.push(disk.clone());
-            let boot = Boot { i, cfg, clock, disk, voters: voters.clone(), sink: sink.clone(), exited: exited.clone() };
+            let boot = Boot { i, cfg, clock, disk, voters: voters.clone(), sink: sink.clone(), exited: exited.clone(), metrics: node_metrics.clone() };
             let host = Handle::current().create_node().name(initial[i].name.clone()).ip(ip).init(move || boot.clone().run()).build();
             hosts.push(host);
         }

@@ -75,6 +75,10 @@ pub struct ClockChange {
 /// The log of one run, in the order things happened.
 #[derive(Clone, Debug, Default)]
 pub struct EventLog {
+    /// Each node's own metrics, sampled at its events (`crate::node_metrics`).
+    pub metrics: Vec<crate::node_metrics::MetricSample>,
+    /// When each node was last sampled.
+    metrics_last: BTreeMap<usize, Duration>,
     pub lines: Vec<(Duration, Entry)>,
     /// Every entry every node applied, in the order they were applied (a restarted node applies
     /// its log again from its newest snapshot on).
@@ -113,6 +117,8 @@ impl EventLog {
             counters: BTreeMap::new(),
             settled_after: None,
             end_hashes: None,
+            metrics: Vec::new(),
+            metrics_last: BTreeMap::new(),
             names: members.iter().enumerate().map(|(i, m)| (*m, i)).collect(),
         }
     }
@@ -131,6 +137,17 @@ impl EventLog {
             (Some((_, node)), None) => Some(*node),
             _ => None,
         }
+    }
+
+    /// Whether node `node` is due a metrics sample at `at` (none for [`crate::node_metrics::SAMPLE_EVERY`]).
+    pub fn metrics_due(&self, node: usize, at: Duration) -> bool {
+        self.metrics_last.get(&node).is_none_or(|l| at >= *l + crate::node_metrics::SAMPLE_EVERY)
+    }
+
+    /// Records a metrics sample.
+    pub fn record_metrics(&mut self, sample: crate::node_metrics::MetricSample) {
+        self.metrics_last.insert(sample.node, sample.at);
+        self.metrics.push(sample);
     }
 
     pub fn record_node_event(&mut self, at: Duration, e: &NodeEvent) {

@@ -18,6 +18,7 @@ pub mod coverage;
 pub mod eventlog;
 pub mod faults;
 pub mod history;
+pub mod node_metrics;
 pub mod hunt;
 pub mod patch;
 pub mod report;

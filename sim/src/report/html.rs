@@ -77,7 +77,7 @@ fn inline_svg(svg: &str, id: &str, label: &str) -> String {
 }
 
 /// The run's page.
-pub fn page(a: &Analysis, raft_svg: &str, clients_svg: Option<&str>) -> String {
+pub fn page(a: &Analysis, raft_svg: &str, clients_svg: Option<&str>, metrics_svg: &str) -> String {
     let d = a.data;
     let code = a.exit_code();
     let mut h = String::new();
@@ -122,6 +122,13 @@ pub fn page(a: &Analysis, raft_svg: &str, clients_svg: Option<&str>) -> String {
         }
         None => h.push_str("<p>This scenario has no client workload.</p>\n"),
     }
+    let _ = writeln!(h, "<h2 id=\"metrics\">Each node's metrics</h2>");
+    let _ = writeln!(
+        h,
+        "<p>What each node's own Prometheus registry (the one a real member serves at <code>/metrics</code>) said over the run, sampled at the node's events at most every 100 ms: the mean WAL write + fsync per interval, the proposals waiting to apply, and the bytes sent to peers per second. A restarted node starts counting again. A simulated disk costs no time unless a disk fault slows it: its fsyncs then lie on the chart's floor.</p>"
+    );
+    let _ = writeln!(h, "<div class=\"figure\">{}</div>", inline_svg(metrics_svg, "metrics-plot", "each node's metrics over time"));
+    h.push_str("<p class=\"figure-links\">Also as <a href=\"metrics.png\">metrics.png</a> and <a href=\"metrics.svg\">metrics.svg</a>.</p>\n");
     history_section(&mut h, a);
     faults_section(&mut h, a);
     let _ = writeln!(h, "<h2 id=\"events\">Event log</h2>\n<details><summary>The run's story ({} lines)</summary><pre>{}</pre></details>", d.log.lines.len(), esc(&d.log.render()));

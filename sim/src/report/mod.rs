@@ -11,6 +11,7 @@
 //!     report.md      the same header, verdicts and summary, with the PNGs
 //!     raft.svg/png   term and leader per node, fault windows over it
 //!     clients.svg/png  throughput and latency over time, fault windows and leaderless stretches
+//!     metrics.svg/png  each node's own metrics over time (fsync, pending proposals, peer traffic)
 //! ```
 //!
 //! and, for a sweep, `reports/index.html` ([`sweep`]). Same run, same bytes: nothing reads the
@@ -172,6 +173,7 @@ pub struct Rendered<'a> {
     pub analysis: Analysis<'a>,
     pub raft_svg: String,
     pub clients_svg: Option<String>,
+    pub metrics_svg: String,
     pub html: String,
     pub markdown: String,
 }
@@ -186,9 +188,10 @@ pub fn render<'a>(data: &'a RunData<'a>) -> Result<Rendered<'a>, ReportError> {
     let title = analysis.figure_title();
     let raft_svg = plot::raft_svg(&raft_figure(&analysis, &title))?;
     let clients_svg = clients_figure(&analysis, &title).map(|f| plot::clients_svg(&f)).transpose()?;
-    let html = html::page(&analysis, &raft_svg, clients_svg.as_deref());
+    let metrics_svg = plot::metrics_svg(&metrics_figure(&analysis, &title))?;
+    let html = html::page(&analysis, &raft_svg, clients_svg.as_deref(), &metrics_svg);
     let markdown = markdown::document(&analysis);
-    Ok(Rendered { analysis, raft_svg, clients_svg, html, markdown })
+    Ok(Rendered { analysis, raft_svg, clients_svg, metrics_svg, html, markdown })
 }
 
 fn raft_figure<'a>(a: &'a Analysis, title: &'a str) -> plot::RaftFigure<'a> {
@@ -206,8 +209,19 @@ fn clients_figure<'a>(a: &'a Analysis, title: &'a str) -> Option<plot::ClientsFi
     })
 }
 
+fn metrics_figure<'a>(a: &'a Analysis, title: &'a str) -> plot::MetricsFigure<'a> {
+    plot::MetricsFigure {
+        title,
+        subtitle: "what each node's own metrics said (its /metrics registry, sampled at its events)",
+        story: &a.story,
+        raft: &a.raft,
+        samples: &a.data.log.metrics,
+        nodes: a.data.scenario.nodes,
+    }
+}
+
 /// The files of a run's report, by name (`clients.*` only when the scenario has a workload).
-pub const FILES: [&str; 6] = ["index.html", "report.md", "raft.svg", "raft.png", "clients.svg", "clients.png"];
+pub const FILES: [&str; 8] = ["index.html", "report.md", "raft.svg", "raft.png", "clients.svg", "clients.png", "metrics.svg", "metrics.png"];
 
 impl Rendered<'_> {
     /// Writes the report's files into `dir` (created if missing).
@@ -230,6 +244,8 @@ impl Rendered<'_> {
             put("clients.svg", svg.as_bytes())?;
             plot::clients_png(&dir.join("clients.png"), &f)?;
         }
+        put("metrics.svg", self.metrics_svg.as_bytes())?;
+        plot::metrics_png(&dir.join("metrics.png"), &metrics_figure(&self.analysis, &title))?;
         Ok(())
     }
 }

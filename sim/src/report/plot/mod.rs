@@ -10,6 +10,8 @@
 //! - **Clients** ([`clients_svg`], [`clients_png`]): operations completed per second (ok, failed,
 //!   unknown) and latency percentiles, over the same fault windows and leaderless stretches,
 //!   with the longest stretch without a successful operation called out.
+//! - **Metrics** ([`metrics_svg`], [`metrics_png`]): each node's own `/metrics` registry over the
+//!   run: mean WAL fsync per sample interval, proposals pending, bytes sent to peers per second.
 //!
 //! PNG text needs a font: [`register_font`] registers the DejaVu Sans shipped in `sim/assets/`
 //! (no system fonts are read).
@@ -163,7 +165,9 @@ fn fault_bands<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
 }
 
 mod clients;
+mod metrics;
 mod raft;
 
 pub use clients::{clients_png, clients_svg, ClientsFigure};
+pub use metrics::{metrics_png, metrics_svg, MetricsFigure};
 pub use raft::{raft_png, raft_svg, RaftFigure};
