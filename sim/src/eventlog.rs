@@ -42,6 +42,19 @@ pub struct TracedEntry {
     pub outcome: EntryOutcome,
 }
 
+/// Entries a node made durable with one WAL write + fsync (`NodeEvent::Persisted`): traces show
+/// it as those entries' "append + fsync" span on that node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PersistedRange {
+    /// When the fsync returned (and the simulated disk time was slept off).
+    pub at: Duration,
+    pub node: usize,
+    pub first: u64,
+    pub last: u64,
+    /// How long it took by the node's clock.
+    pub took: Duration,
+}
+
 /// The end of a lease as one node applied it (every member reports its own application).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeaseEnd {
@@ -86,6 +99,8 @@ pub struct EventLog {
     /// Every snapshot a node saved (and compacted its log after), as (time, node, index): kept
     /// apart from the story, like `applied`, because there are many.
     pub snapshots_saved: Vec<(Duration, usize, u64)>,
+    /// Every WAL write + fsync of entries, per node, in order.
+    pub persisted: Vec<PersistedRange>,
     /// Every lease end every node applied, in the order applied.
     pub lease_ends: Vec<LeaseEnd>,
     /// Every peer message a node refused, as (time, node, reason): no honest member sends one.
@@ -110,6 +125,7 @@ impl EventLog {
             lines: Vec::new(),
             applied: Vec::new(),
             snapshots_saved: Vec::new(),
+            persisted: Vec::new(),
             lease_ends: Vec::new(),
             peer_refusals: Vec::new(),
             traced: BTreeMap::new(),
@@ -207,6 +223,10 @@ impl EventLog {
                 self.snapshots_saved.push((at, node, index.0));
             }
             NodeEvent::SnapshotSent { .. } => self.count(crate::coverage::SNAPSHOT_SENT),
+            NodeEvent::Persisted { id, first, last, took } => {
+                let node = self.node_of(*id);
+                self.persisted.push(PersistedRange { at, node, first: first.0, last: last.0, took: *took });
+            }
             NodeEvent::PeerMessageRefused { id, from, reason } => {
                 let (node, sender) = (self.node_of(*id), self.node_of(*from));
                 self.peer_refusals.push((at, node, reason));

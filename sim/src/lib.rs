@@ -36,3 +36,4 @@ pub mod outcome;
 pub mod run;
 #[cfg(madsim)]
 pub mod workload;
+pub mod zipkin;

@@ -479,7 +479,11 @@ impl<S: LogStore> Driver<S> {
             tokio::time::sleep(disk_time).await;
         }
         if writes {
-            Metrics::observe_duration(&self.metrics.wal_fsync, self.clock.now().since(persist_from));
+            let took = self.clock.now().since(persist_from);
+            Metrics::observe_duration(&self.metrics.wal_fsync, took);
+            if let (Some(first), Some(last)) = (rd.entries().first(), rd.entries().last()) {
+                (self.events)(&NodeEvent::Persisted { id: self.id, first: Index(first.index), last: Index(last.index), took });
+            }
         }
 
         if self.bugs.has(Bug::ApplyUncommitted) {

@@ -77,7 +77,7 @@ fn inline_svg(svg: &str, id: &str, label: &str) -> String {
 }
 
 /// The run's page.
-pub fn page(a: &Analysis, raft_svg: &str, clients_svg: Option<&str>, metrics_svg: &str) -> String {
+pub fn page(a: &Analysis, raft_svg: &str, clients_svg: Option<&str>, metrics_svg: &str, traces: &[crate::zipkin::Trace]) -> String {
     let d = a.data;
     let code = a.exit_code();
     let mut h = String::new();
@@ -129,6 +129,7 @@ pub fn page(a: &Analysis, raft_svg: &str, clients_svg: Option<&str>, metrics_svg
     );
     let _ = writeln!(h, "<div class=\"figure\">{}</div>", inline_svg(metrics_svg, "metrics-plot", "each node's metrics over time"));
     h.push_str("<p class=\"figure-links\">Also as <a href=\"metrics.png\">metrics.png</a> and <a href=\"metrics.svg\">metrics.svg</a>.</p>\n");
+    trace_section(&mut h, traces);
     history_section(&mut h, a);
     faults_section(&mut h, a);
     let _ = writeln!(h, "<h2 id=\"events\">Event log</h2>\n<details><summary>The run's story ({} lines)</summary><pre>{}</pre></details>", d.log.lines.len(), esc(&d.log.render()));
@@ -270,4 +271,28 @@ fn faults_section(h: &mut String, a: &Analysis) {
         let _ = writeln!(h, "<tr><td class=\"num\">{}</td><td>{}</td></tr>", secs(*at), esc(text));
     }
     h.push_str("</table>\n");
+}
+
+/// The request traces: the slowest as a waterfall, every trace file listed (Zipkin v2 JSON, for the
+/// Zipkin UI's "Upload JSON").
+fn trace_section(h: &mut String, traces: &[crate::zipkin::Trace]) {
+    let _ = writeln!(h, "<h2 id=\"traces\">Request traces</h2>");
+    let Some(first) = traces.first() else {
+        h.push_str("<p>No client request carried a trace ID in this run.</p>\n");
+        return;
+    };
+    let _ = writeln!(
+        h,
+        "<p>Where a request spent its time: the client's call, then each member's WAL write + fsync of its entry and each member's apply of it. A member without a span never wrote the entry while the request was open (cut off, down, or behind). The {} (trace <code>{:032x}</code>):</p>",
+        first.why.as_str(),
+        first.trace
+    );
+    let _ = writeln!(h, "<div class=\"figure\" id=\"trace-waterfall\">{}</div>", crate::zipkin::waterfall_svg(first));
+    h.push_str("<p>Each file is Zipkin v2 JSON, one trace per file (open it with the Zipkin UI's <i>Upload JSON</i>):</p>\n<ul class=\"traces\">\n");
+    for t in traces {
+        let root = t.spans.iter().find(|s| s.parent_id.is_none());
+        let (name, ms) = root.map_or(("?", 0.0), |r| (r.name.as_str(), r.duration as f64 / 1e3));
+        let _ = writeln!(h, "<li><a href=\"traces/{}\">{}</a>: {}, {} {:.3} ms, {} spans</li>", t.file_name(), t.file_name(), t.why.as_str(), esc(name), ms, t.spans.len());
+    }
+    h.push_str("</ul>\n");
 }

@@ -12,6 +12,8 @@
 //!     raft.svg/png   term and leader per node, fault windows over it
 //!     clients.svg/png  throughput and latency over time, fault windows and leaderless stretches
 //!     metrics.svg/png  each node's own metrics over time (fsync, pending proposals, peer traffic)
+//!     traces/<trace ID>.json  Zipkin v2 traces of the slowest request and every failed or unknown
+//!                    one (`crate::zipkin`), the slowest drawn as a waterfall on the page
 //! ```
 //!
 //! and, for a sweep, `reports/index.html` ([`sweep`]). Same run, same bytes: nothing reads the
@@ -174,6 +176,8 @@ pub struct Rendered<'a> {
     pub raft_svg: String,
     pub clients_svg: Option<String>,
     pub metrics_svg: String,
+    /// The request traces the report carries (`crate::zipkin::chosen`).
+    pub traces: Vec<crate::zipkin::Trace>,
     pub html: String,
     pub markdown: String,
 }
@@ -189,9 +193,10 @@ pub fn render<'a>(data: &'a RunData<'a>) -> Result<Rendered<'a>, ReportError> {
     let raft_svg = plot::raft_svg(&raft_figure(&analysis, &title))?;
     let clients_svg = clients_figure(&analysis, &title).map(|f| plot::clients_svg(&f)).transpose()?;
     let metrics_svg = plot::metrics_svg(&metrics_figure(&analysis, &title))?;
-    let html = html::page(&analysis, &raft_svg, clients_svg.as_deref(), &metrics_svg);
+    let traces = data.history.map(|h| crate::zipkin::chosen(h, data.log)).unwrap_or_default();
+    let html = html::page(&analysis, &raft_svg, clients_svg.as_deref(), &metrics_svg, &traces);
     let markdown = markdown::document(&analysis);
-    Ok(Rendered { analysis, raft_svg, clients_svg, metrics_svg, html, markdown })
+    Ok(Rendered { analysis, raft_svg, clients_svg, metrics_svg, traces, html, markdown })
 }
 
 fn raft_figure<'a>(a: &'a Analysis, title: &'a str) -> plot::RaftFigure<'a> {
@@ -245,6 +250,13 @@ impl Rendered<'_> {
             plot::clients_png(&dir.join("clients.png"), &f)?;
         }
         put("metrics.svg", self.metrics_svg.as_bytes())?;
+        if !self.traces.is_empty() {
+            let traces = dir.join("traces");
+            std::fs::create_dir_all(&traces).map_err(io(&traces))?;
+            for t in &self.traces {
+                put(&format!("traces/{}", t.file_name()), t.json().as_bytes())?;
+            }
+        }
         plot::metrics_png(&dir.join("metrics.png"), &metrics_figure(&self.analysis, &title))?;
         Ok(())
     }
