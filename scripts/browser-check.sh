@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Loads simulator reports (index.html) in headless Chromium from local files and checks that the
-# figures and the client history timeline are there and that the page raised no JavaScript error.
+# figures (raft, clients, per-node metrics, the request-trace waterfall) and the client history
+# timeline are there and that the page raised no JavaScript error.
 #
 #   scripts/browser-check.sh PAGE.html...     # check these pages
 #   scripts/browser-check.sh                  # make split-brain seed 42's report first (cargo sim)
@@ -47,10 +48,17 @@ for page in "${pages[@]}"; do
   grep -q '<pre id="js-errors"></pre>' "$dom" || problems+=("#js-errors is not empty")
   if grep -q 'Uncaught' "$log"; then problems+=("console: $(grep -m3 'Uncaught' "$log")"); fi
   grep -q '<svg id="raft-plot"' "$dom" || problems+=("no term/leader figure (svg#raft-plot)")
+  grep -q '<svg id="metrics-plot"' "$dom" || problems+=("no per-node metrics figure (svg#metrics-plot)")
   if grep -q 'id="timeline-data"' "$dom"; then
     grep -q '<svg id="clients-plot"' "$dom" || problems+=("no throughput/latency figure (svg#clients-plot)")
     drawn=$(grep -o '<canvas id="timeline"[^>]*data-drawn-ops="[0-9]*"' "$dom" | grep -o '[0-9]*"$' | tr -d '"' || true)
     [[ -n $drawn && $drawn -gt 0 ]] || problems+=("the timeline drew no operation (data-drawn-ops=${drawn:-missing})")
+    # The request-trace waterfall (when requests carried trace IDs): an svg with the client's
+    # span and at least one member's.
+    if grep -q 'id="trace-waterfall"' "$dom"; then
+      bars=$(grep -o '<svg[^>]*class="waterfall".*</svg>' "$dom" | grep -o '<rect' | wc -l || true)
+      [[ $bars -ge 2 ]] || problems+=("the request-trace waterfall has ${bars:-0} span bars")
+    fi
   fi
   if [[ ${#problems[@]} -eq 0 ]]; then
     echo "browser-check: ok $page${drawn:+ (timeline: $drawn operations drawn)}"

@@ -215,7 +215,7 @@ pub fn waterfall_svg(t: &Trace) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\" font-family=\"sans-serif\" font-size=\"13\">",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"waterfall\" width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\" font-family=\"sans-serif\" font-size=\"13\">",
         label_w + bar_w + 120.0,
         label_w + bar_w + 120.0
     );

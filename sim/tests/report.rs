@@ -63,6 +63,19 @@ fn the_same_run_gives_the_same_report_files() {
         let a = std::fs::read(dirs[0].join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(a == std::fs::read(dirs[1].join(f)).unwrap(), "{f} differs between two runs of one seed");
     }
+    // The request traces too (Zipkin JSON, one file per trace).
+    let traces = |d: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(d.join("traces"))
+            .expect("a traces directory")
+            .map(|e| e.expect("entry").path())
+            .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let first = traces(&dirs[0]);
+    assert!(!first.is_empty(), "split-brain seed 42 writes request traces");
+    assert!(first == traces(&dirs[1]), "the traces differ between two runs of one seed");
 }
 
 /// `op #N (client C, [CALL, RETURN])`, as the checker describes an operation.
