@@ -32,7 +32,7 @@ use crate::api::etcd::{
 use crate::state::{RestoreError, StateMachine};
 use crate::durable::log_store::LogStore;
 use crate::consensus::peer_guard::{Refusal, Refusals};
-use crate::consensus::transport::{PeerService, Published, Transport, STREAMS_PER_CONNECTION_MAX};
+use crate::consensus::transport::{PeerReceived, PeerService, Published, Transport, STREAMS_PER_CONNECTION_MAX};
 use crate::types::{Index, MemberId, Term};
 use raft::prelude::Snapshot;
 use std::collections::BTreeMap;
@@ -209,7 +209,7 @@ impl Node {
                 refusals: refusals.clone(),
                 published,
                 shutdown: shutdown_rx.clone(),
-                metrics: metrics.clone(),
+                received: Arc::new(PeerReceived::new(&metrics, &cfg.members.keys().map(|m| m.0).collect())),
             };
             let svc = PeerServer::new(peer).max_decoding_message_size(PEER_BATCH_BYTES_MAX);
             let (shutdown, done) = (shutdown_rx.clone(), done_tx.clone());

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use crate::feed::{Feed, FeedRx};
 use crate::metrics::Metrics;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::Stream;
@@ -85,7 +86,13 @@ impl Transport {
 }
 
 async fn peer_sender(from: MemberId, cluster: ClusterId, to: MemberId, url: String, mut rx: mpsc::Receiver<Message>, metrics: Arc<Metrics>) {
+    // This peer's counters, looked up once (a family lookup hashes the labels).
     let to_label = Metrics::peer("To", to.0);
+    let (sent_bytes, sent_failures, rtt) = (
+        metrics.peer_sent_bytes.get_or_create_owned(&to_label),
+        metrics.peer_sent_failures.get_or_create_owned(&to_label),
+        metrics.peer_rtt.get_or_create_owned(&to_label),
+    );
     let endpoint = match Endpoint::from_shared(url.clone()) {
         Ok(e) => e.connect_timeout(PEER_RPC_TIMEOUT),
         Err(e) => {
@@ -108,19 +115,19 @@ async fn peer_sender(from: MemberId, cluster: ClusterId, to: MemberId, url: Stri
             }
         }
         if link.is_none() {
-            link = Link::open(&endpoint, to, metrics.peer_rtt.get_or_create_owned(&to_label)).await;
+            link = Link::open(&endpoint, to, rtt.clone()).await;
         }
         let Some(l) = link.as_mut() else {
-            metrics.peer_sent_failures.get_or_create(&to_label).inc();
+            sent_failures.inc();
             continue;
         };
         // A large batch (a snapshot) gets time in proportion to its size on top of the base.
         let patience = PEER_RPC_TIMEOUT + Duration::from_secs_f64(bytes as f64 / PEER_BYTES_PER_S_MIN);
         let batch = MessageBatch { from: from.0, to: to.0, messages, cluster_id: cluster.0 };
         if l.send(batch, patience).await {
-            metrics.peer_sent_bytes.get_or_create(&to_label).inc_by(bytes as u64);
+            sent_bytes.inc_by(bytes as u64);
         } else {
-            metrics.peer_sent_failures.get_or_create(&to_label).inc();
+            sent_failures.inc();
             tracing::debug!(peer = %to, "stream ended or stalled, batch dropped; reconnecting next time");
             link = None;
         }
@@ -239,7 +246,24 @@ pub struct PeerService {
     pub published: Published,
     /// Flips when the member stops: open streams end then, before the server shuts down.
     pub shutdown: FeedRx<bool>,
-    pub metrics: Arc<Metrics>,
+    pub received: Arc<PeerReceived>,
+}
+
+/// The received-bytes and received-failures counters of each voter, and of `unknown` senders,
+/// looked up once (a family lookup per batch would hash the labels each time).
+pub struct PeerReceived {
+    by_sender: BTreeMap<u64, (Counter, Counter)>,
+    unknown: (Counter, Counter),
+}
+
+impl PeerReceived {
+    pub fn new(metrics: &Metrics, voters: &BTreeSet<u64>) -> PeerReceived {
+        let pair = |from: String| {
+            let labels = vec![("From", from)];
+            (metrics.peer_received_bytes.get_or_create_owned(&labels), metrics.peer_received_failures.get_or_create_owned(&labels))
+        };
+        PeerReceived { by_sender: voters.iter().map(|v| (*v, pair(format!("{v:x}")))).collect(), unknown: pair("unknown".into()) }
+    }
 }
 
 /// Answers whether a member has published its attributes, from this member's state.
@@ -256,13 +280,12 @@ impl PeerService {
     /// refused (a sender that is not a voter counts as `unknown`, so a forger cannot grow the label
     /// set).
     fn accept(&self, batch: MessageBatch) -> Result<(), tonic::Status> {
-        let from = if self.voters.contains(&batch.from) { format!("{:x}", batch.from) } else { "unknown".to_string() };
+        let (received, failures) = self.received.by_sender.get(&batch.from).unwrap_or(&self.received.unknown);
         let bytes: usize = batch.messages.iter().map(Vec::len).sum();
         let result = self.check_and_queue(batch);
-        let labels = vec![("From", from)];
         match result {
-            Ok(()) => self.metrics.peer_received_bytes.get_or_create(&labels).inc_by(bytes as u64),
-            Err(_) => self.metrics.peer_received_failures.get_or_create(&labels).inc(),
+            Ok(()) => received.inc_by(bytes as u64),
+            Err(_) => failures.inc(),
         };
         result
     }
