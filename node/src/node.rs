@@ -12,8 +12,7 @@
 
 use crate::clock::Clock;
 use crate::feed::{Feed, FeedRx};
-use crate::api::metrics::metrics_text;
-use crate::metrics::{Metrics, ProcessStats};
+use crate::metrics::Metrics;
 use crate::config::{NodeConfig, GRPC_OVERHEAD_BYTES};
 use crate::consensus::driver::{Command, Driver, DriverError};
 use crate::events::{EventSink, NodeStatus, Role};
@@ -95,7 +94,6 @@ pub struct Node {
     clock: Clock,
     refusals: Arc<Refusals>,
     metrics: Arc<Metrics>,
-    state: Arc<Mutex<StateMachine>>,
 }
 
 impl Node {
@@ -293,10 +291,9 @@ impl Node {
                 run_lessor(shared, shutdown).await;
             }));
         }
-        let state = shared.state.clone();
         tasks.push(tokio::spawn(publish(shared, attrs, shutdown_rx)));
 
-        Ok(Node { id: cfg.id, status: status_rx, shutdown: shutdown_tx, done: done_rx, tasks, clock, refusals, metrics, state })
+        Ok(Node { id: cfg.id, status: status_rx, shutdown: shutdown_tx, done: done_rx, tasks, clock, refusals, metrics })
     }
 
     /// The member's Raft status now.
@@ -312,11 +309,6 @@ impl Node {
     /// The member's metrics (issue 16).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
-    }
-
-    /// The Prometheus exposition of this member's metrics now (what `/metrics` serves).
-    pub fn metrics_text(&self, process: Option<ProcessStats>) -> String {
-        metrics_text(&self.metrics, &self.state, process)
     }
 
     /// A receiver that sees every status change.

@@ -2,8 +2,8 @@
 //! `--listen-metrics-urls` (issue 16).
 //!
 //! The answers are built here for both modes ([`metrics_text`], [`health`]); the HTTP routes exist
-//! in real mode only ([`router`]): madsim's gRPC has no HTTP/1 server, so a simulated member's
-//! metrics are read through `Node::metrics_text` instead.
+//! in real mode only ([`router`]): madsim's gRPC has no HTTP/1 server, so the simulator reads a
+//! member's registry through `Node::metrics` instead (`sim/src/node_metrics.rs`).
 
 use crate::api::etcd::Shared;
 use crate::metrics::{Metrics, ProcessStats, StoreStats};
