@@ -139,17 +139,24 @@ async fn peer_sender(from: MemberId, cluster: ClusterId, to: MemberId, url: Stri
 const LINK_BATCHES_MAX: usize = 8;
 
 /// One open `Stream` call to a peer. The call runs in its own task: batches go to it through
-/// `batches`, the peer's acknowledgements come back through `acked`. The call ends (closing both)
-/// when it fails or the peer ends it.
+/// `batches`, the peer's acknowledgements come back through `acked` (and remove the batches they
+/// cover from `unacked`). The call ends (closing both) when it fails or the peer ends it.
 struct Link {
     batches: mpsc::Sender<MessageBatch>,
     acked: FeedRx<u64>,
     sent: u64,
-    /// (sequence number, deadline) of each batch sent and not yet acknowledged, oldest first.
-    unacked: VecDeque<(u64, Instant)>,
-    /// When each batch not yet acknowledged was handed to the stream, for the round-trip metric.
-    handed: Arc<std::sync::Mutex<VecDeque<Instant>>>,
+    unacked: Arc<std::sync::Mutex<VecDeque<Unacked>>>,
     call: tokio::task::JoinHandle<()>,
+}
+
+/// A batch sent on a link and not yet acknowledged.
+struct Unacked {
+    /// Its sequence number on the link (the first batch is 1).
+    seq: u64,
+    /// When it was handed to the stream (for the round-trip metric).
+    handed: Instant,
+    /// When the link gives up on it.
+    deadline: Instant,
 }
 
 impl Link {
@@ -165,65 +172,59 @@ impl Link {
         // A `Feed` as every signal between tasks here (see `crate::feed`).
         let ack = Feed::new(0u64);
         let acked = ack.subscribe();
-        let handed: Arc<std::sync::Mutex<VecDeque<Instant>>> = Arc::default();
-        let handed_at = handed.clone();
+        let unacked: Arc<std::sync::Mutex<VecDeque<Unacked>>> = Arc::default();
+        let pending = unacked.clone();
         let call = tokio::spawn(async move {
             let mut client = PeerClient::new(channel);
             match client.stream(tokio_stream::wrappers::ReceiverStream::new(queued)).await {
                 Ok(response) => {
                     let mut acks = response.into_inner();
-                    let mut seen = 0;
                     while let Ok(Some(a)) = acks.message().await {
-                        // The round trip of the newest batch this ack covers (etcd's peer RTT).
+                        // The batches this ack covers are done; the round trip of the newest is
+                        // etcd's peer RTT.
                         let newest = {
-                            let mut h = handed_at.lock().expect("handed lock");
-                            (seen..a.batches).filter_map(|_| h.pop_front()).last()
+                            let mut p = pending.lock().expect("unacked lock");
+                            let mut newest = None;
+                            while p.front().is_some_and(|b| b.seq <= a.batches) {
+                                newest = p.pop_front().map(|b| b.handed);
+                            }
+                            newest
                         };
                         if let Some(t) = newest {
                             Metrics::observe_duration(&rtt, t.elapsed());
                         }
-                        seen = seen.max(a.batches);
                         ack.send_replace(a.batches);
                     }
                 }
                 Err(e) => tracing::debug!(peer = %to, error = %e, "peer stream refused"),
             }
         });
-        Some(Link { batches, acked, sent: 0, unacked: VecDeque::new(), handed, call })
+        Some(Link { batches, acked, sent: 0, unacked, call })
     }
 
     /// Sends one batch, to be acknowledged within `patience`. `false` when the stream has ended,
     /// or has not acknowledged a batch by its deadline (a peer paused, cut off or restarted
     /// behind a connection that never reset): the batch is dropped and the link is done.
     async fn send(&mut self, batch: MessageBatch, patience: Duration) -> bool {
-        self.forget_acked();
-        if self.unacked.len() >= LINK_BATCHES_MAX {
-            let (oldest, deadline) = self.unacked[0];
+        let full = {
+            let u = self.unacked.lock().expect("unacked lock");
+            (u.len() >= LINK_BATCHES_MAX).then(|| (u[0].seq, u[0].deadline))
+        };
+        if let Some((oldest, deadline)) = full {
             let wait = deadline.saturating_duration_since(Instant::now());
             let moved = matches!(tokio::time::timeout(wait, self.acked.wait_for(|n| *n >= oldest)).await, Ok(Ok(_)));
             if !moved {
                 return false;
             }
-            self.forget_acked();
         }
         let now = Instant::now();
-        if self.unacked.front().is_some_and(|&(_, deadline)| deadline < now) {
-            return false;
-        }
-        self.handed.lock().expect("handed lock").push_back(now);
-        if self.batches.try_send(batch).is_err() {
+        let mut u = self.unacked.lock().expect("unacked lock");
+        if u.front().is_some_and(|b| b.deadline < now) || self.batches.try_send(batch).is_err() {
             return false;
         }
         self.sent += 1;
-        self.unacked.push_back((self.sent, now + patience));
+        u.push_back(Unacked { seq: self.sent, handed: now, deadline: now + patience });
         true
-    }
-
-    fn forget_acked(&mut self) {
-        let acked = self.acked.borrow();
-        while self.unacked.front().is_some_and(|&(seq, _)| seq <= acked) {
-            self.unacked.pop_front();
-        }
     }
 }
 
