@@ -174,7 +174,7 @@ impl SimCluster {
                 log.record_node_event(at, e);
                 // The reporting node's own metrics, at most every SAMPLE_EVERY: sampled here, at an
                 // event, so that sampling adds no task or timer to the run (crate::node_metrics).
-                let Some(node) = members.iter().position(|m| *m == e.member()) else { return };
+                let node = log.node_of(e.member());
                 if log.metrics_due(node, at) {
                     if let Some((incarnation, Some(m))) = node_metrics.lock().expect("metrics lock").get(&node) {
                         let peers: Vec<MemberId> = members.iter().copied().filter(|p| *p != members[node]).collect();

@@ -188,47 +188,45 @@ async fn simulate(s: Scenario, plan: Plan) -> (EventLog, Option<History>) {
     let duration = s.duration();
     let workload_spec = s.workload.clone();
     let ask_hashes = s.checks.raft;
-    {
-        let cluster = SimCluster::start_with_bugs(&plan.seeds.nodes, plan.timing.clone(), plan.bugs);
-        let clients = workload_spec.map(|w| {
-            let stop_at = w.stop_s.map(std::time::Duration::from_secs_f64).unwrap_or_else(|| duration.saturating_sub(std::time::Duration::from_secs(1)));
-            let fenced_locks = !plan.bugs.has(detcd_node::bugs::Bug::UnfencedLock);
-            workload::start_with(&w, plan.seeds.workload, cluster.hosts.len(), cluster.start_instant(), stop_at, fenced_locks)
-        });
-        let mut injector = Injector::new(&cluster);
-        for (at, action) in &plan.schedule.steps {
-            // Steps due at the same time happen at the same instant (a power loss cuts every node
-            // at once): madsim's sleep advances time even for a zero duration.
-            if *at > cluster.elapsed() {
-                madsim::time::sleep(*at - cluster.elapsed()).await;
-            }
-            injector.apply(action);
+    let cluster = SimCluster::start_with_bugs(&plan.seeds.nodes, plan.timing.clone(), plan.bugs);
+    let clients = workload_spec.map(|w| {
+        let stop_at = w.stop_s.map(std::time::Duration::from_secs_f64).unwrap_or_else(|| duration.saturating_sub(std::time::Duration::from_secs(1)));
+        let fenced_locks = !plan.bugs.has(detcd_node::bugs::Bug::UnfencedLock);
+        workload::start_with(&w, plan.seeds.workload, cluster.hosts.len(), cluster.start_instant(), stop_at, fenced_locks)
+    });
+    let mut injector = Injector::new(&cluster);
+    for (at, action) in &plan.schedule.steps {
+        // Steps due at the same time happen at the same instant (a power loss cuts every node
+        // at once): madsim's sleep advances time even for a zero duration.
+        if *at > cluster.elapsed() {
+            madsim::time::sleep(*at - cluster.elapsed()).await;
         }
-        madsim::time::sleep(duration.saturating_sub(cluster.elapsed())).await;
-        let mut history = match clients {
-            Some(c) => Some(c.finish().await),
-            None => None,
-        };
-        let settled_after = settle(&cluster).await;
-        let mut log = cluster.log.lock().expect("log").clone();
-        // The story ends where the scenario does; what the members applied while settling counts.
-        log.lines.retain(|(at, _)| *at <= duration);
-        log.settled_after = settled_after;
-        if let Some(h) = &mut history {
-            h.note_expiries(&log);
-        }
-        // After the log is taken, so the story ends where the scenario does.
-        if ask_hashes {
-            log.end_hashes = Some(checks::hashkv::ask_all(cluster.hosts.len()).await);
-        }
-        // Kill every member before the runtime goes: madsim does not cancel a node's tasks when
-        // the runtime is dropped, and tasks that hold their own node's handle then leak (about
-        // 1 MB per run, which a long sweep in one process cannot afford; madsim issue 242).
-        for h in &cluster.hosts {
-            madsim::runtime::Handle::current().kill(h.id());
-        }
-        (log, history)
+        injector.apply(action);
     }
+    madsim::time::sleep(duration.saturating_sub(cluster.elapsed())).await;
+    let mut history = match clients {
+        Some(c) => Some(c.finish().await),
+        None => None,
+    };
+    let settled_after = settle(&cluster).await;
+    let mut log = cluster.log.lock().expect("log").clone();
+    // The story ends where the scenario does; what the members applied while settling counts.
+    log.lines.retain(|(at, _)| *at <= duration);
+    log.settled_after = settled_after;
+    if let Some(h) = &mut history {
+        h.note_expiries(&log);
+    }
+    // After the log is taken, so the story ends where the scenario does.
+    if ask_hashes {
+        log.end_hashes = Some(checks::hashkv::ask_all(cluster.hosts.len()).await);
+    }
+    // Kill every member before the runtime goes: madsim does not cancel a node's tasks when
+    // the runtime is dropped, and tasks that hold their own node's handle then leak (about
+    // 1 MB per run, which a long sweep in one process cannot afford; madsim issue 242).
+    for h in &cluster.hosts {
+        madsim::runtime::Handle::current().kill(h.id());
+    }
+    (log, history)
 }
 
 /// The settle phase's bound, and how long the members must stay quiet (no entry applied, all at
