@@ -63,18 +63,6 @@ impl<T: Copy> Feed<T> {
         let seen = self.inner.lock().expect("feed lock").version;
         FeedRx::join(&self.inner, seen)
     }
-
-    /// Sends `value` only if it differs from the current one (a flag set once stays set without
-    /// waking anyone again).
-    pub fn send_if_changed(&self, value: T)
-    where
-        T: PartialEq,
-    {
-        let same = self.inner.lock().expect("feed lock").value == value;
-        if !same {
-            self.send_replace(value);
-        }
-    }
 }
 
 impl<T: Copy> Drop for Feed<T> {
@@ -177,7 +165,7 @@ mod tests {
         let feed = Feed::new(false);
         let mut rx = feed.subscribe();
         let mut late = rx.clone();
-        feed.send_if_changed(true);
+        feed.send_replace(true);
         assert_eq!(rx.wait_for(|s| *s).await, Ok(true));
         assert_eq!(late.wait_for(|s| *s).await, Ok(true));
         let mut after = feed.subscribe();

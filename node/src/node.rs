@@ -323,7 +323,7 @@ impl Node {
 
     /// Stops the member: pending requests fail with "server stopped", servers close.
     pub async fn shutdown(self) {
-        self.shutdown.send_if_changed(true);
+        self.shutdown.send_replace(true);
         for mut t in self.tasks {
             // Streams end when the member stops, but a client that stopped reading keeps its HTTP/2
             // stream (and so the graceful server shutdown) open: past the grace period, cut it.
