@@ -76,6 +76,12 @@ fn inline_svg(svg: &str, id: &str, label: &str) -> String {
     }
 }
 
+/// A figure inline (`svg#<name>-plot`), with links to its `<name>.png` and `<name>.svg` files.
+fn figure(h: &mut String, svg: &str, name: &str, alt: &str) {
+    let _ = writeln!(h, "<div class=\"figure\">{}</div>", inline_svg(svg, &format!("{name}-plot"), alt));
+    let _ = writeln!(h, "<p class=\"figure-links\">Also as <a href=\"{name}.png\">{name}.png</a> and <a href=\"{name}.svg\">{name}.svg</a>.</p>");
+}
+
 /// The run's page.
 pub fn page(a: &Analysis, raft_svg: &str, clients_svg: Option<&str>, metrics_svg: &str, traces: &[crate::zipkin::Trace]) -> String {
     let d = a.data;
@@ -102,8 +108,7 @@ pub fn page(a: &Analysis, raft_svg: &str, clients_svg: Option<&str>, metrics_svg
         h,
         "<p>Simulated time across. <b>network</b>: network faults in force; <b>leader</b>: the leader a majority acknowledged; then one lane per node, coloured by role, with its term; ★ a node becoming leader, ▼ a leader stepping down. Red hatching: the node cannot reach a majority. Below: each node's term.</p>"
     );
-    let _ = writeln!(h, "<div class=\"figure\">{}</div>", inline_svg(raft_svg, "raft-plot", "term and leader per node with fault windows"));
-    h.push_str("<p class=\"figure-links\">Also as <a href=\"raft.png\">raft.png</a> and <a href=\"raft.svg\">raft.svg</a>.</p>\n");
+    figure(&mut h, raft_svg, "raft", "term and leader per node with fault windows");
     raft_summary(&mut h, a);
     let _ = writeln!(h, "<h2 id=\"clients\">Throughput and latency</h2>");
     match clients_svg {
@@ -117,8 +122,7 @@ pub fn page(a: &Analysis, raft_svg: &str, clients_svg: Option<&str>, metrics_svg
                     e.as_secs_f64()
                 );
             }
-            let _ = writeln!(h, "<div class=\"figure\">{}</div>", inline_svg(svg, "clients-plot", "throughput and latency over time"));
-            h.push_str("<p class=\"figure-links\">Also as <a href=\"clients.png\">clients.png</a> and <a href=\"clients.svg\">clients.svg</a>.</p>\n");
+            figure(&mut h, svg, "clients", "throughput and latency over time");
         }
         None => h.push_str("<p>This scenario has no client workload.</p>\n"),
     }
@@ -127,8 +131,7 @@ pub fn page(a: &Analysis, raft_svg: &str, clients_svg: Option<&str>, metrics_svg
         h,
         "<p>What each node's own Prometheus registry (the one a real member serves at <code>/metrics</code>) said over the run, sampled at the node's events at most every 100 ms: the mean WAL write + fsync per interval, the proposals waiting to apply, and the bytes sent to peers per second. A restarted node starts counting again. A simulated disk costs no time unless a disk fault slows it: its fsyncs then lie on the chart's floor.</p>"
     );
-    let _ = writeln!(h, "<div class=\"figure\">{}</div>", inline_svg(metrics_svg, "metrics-plot", "each node's metrics over time"));
-    h.push_str("<p class=\"figure-links\">Also as <a href=\"metrics.png\">metrics.png</a> and <a href=\"metrics.svg\">metrics.svg</a>.</p>\n");
+    figure(&mut h, metrics_svg, "metrics", "each node's metrics over time");
     trace_section(&mut h, traces);
     history_section(&mut h, a);
     faults_section(&mut h, a);
