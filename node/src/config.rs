@@ -91,6 +91,22 @@ pub struct NodeConfig {
     /// Test hook (hidden flag `--debug-panic-after-applied`): the driver panics once it has
     /// applied this index, to check that a member whose driver dies does not linger.
     pub panic_after_applied: Option<u64>,
+    pub auth: AuthConfig,
+}
+
+/// etcd's auth flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// `--bcrypt-cost` (etcd: 10; bcrypt allows 4..=31).
+    pub bcrypt_cost: u32,
+    /// `--auth-token-ttl`: how long a simple token lives without use (etcd: 300 s).
+    pub token_ttl: std::time::Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { bcrypt_cost: 10, token_ttl: std::time::Duration::from_secs(300) }
+    }
 }
 
 /// A configuration that cannot work, named the way etcd names it.

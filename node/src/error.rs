@@ -47,6 +47,38 @@ pub enum ApiError {
     Stopped,
     #[error("etcdserver: {0}")]
     InvalidArgument(String),
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExist,
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExist,
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    #[error("etcdserver: invalid auth token")]
+    InvalidAuthToken,
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
 }
 
 /// gRPC status codes used by etcd's errors (numbers are gRPC's wire codes).
@@ -55,10 +87,12 @@ pub enum GrpcCode {
     Unknown = 2,
     InvalidArgument = 3,
     NotFound = 5,
+    PermissionDenied = 7,
     ResourceExhausted = 8,
     FailedPrecondition = 9,
     OutOfRange = 11,
     Unavailable = 14,
+    Unauthenticated = 16,
 }
 
 impl ApiError {
@@ -75,6 +109,11 @@ impl ApiError {
             EmptyWatcherRange => GrpcCode::InvalidArgument,
             NoLeader | Timeout | Stopped | NotLeader | LeaderChanged => GrpcCode::Unavailable,
             Unknown(_) => GrpcCode::Unknown,
+            RootUserNotExist | RootRoleNotExist | UserAlreadyExist | UserNotFound | RoleAlreadyExist | RoleNotFound
+            | RoleNotGranted | PermissionNotGranted | AuthNotEnabled => GrpcCode::FailedPrecondition,
+            UserEmpty | RoleEmpty | AuthFailed | InvalidAuthMgmt | AuthOldRevision => GrpcCode::InvalidArgument,
+            PermissionDenied => GrpcCode::PermissionDenied,
+            InvalidAuthToken => GrpcCode::Unauthenticated,
         }
     }
 }
@@ -89,6 +128,8 @@ impl From<ApiError> for tonic::Status {
             GrpcCode::FailedPrecondition => tonic::Code::FailedPrecondition,
             GrpcCode::OutOfRange => tonic::Code::OutOfRange,
             GrpcCode::Unavailable => tonic::Code::Unavailable,
+            GrpcCode::PermissionDenied => tonic::Code::PermissionDenied,
+            GrpcCode::Unauthenticated => tonic::Code::Unauthenticated,
         };
         tonic::Status::new(code, e.to_string())
     }

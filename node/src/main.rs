@@ -94,6 +94,15 @@ mod real {
         /// Number of committed transactions to trigger a snapshot to disk.
         #[arg(long, default_value_t = SNAPSHOT_COUNT_DEFAULT)]
         snapshot_count: u64,
+        /// Specify auth token type: "simple" ("jwt,..." is not supported yet).
+        #[arg(long, default_value = "simple")]
+        auth_token: String,
+        /// The TTL of a simple token, in seconds, restarted by every use.
+        #[arg(long, default_value_t = 300)]
+        auth_token_ttl: u64,
+        /// Specify bcrypt algorithm cost factor for auth password hashing (4..=31).
+        #[arg(long, default_value_t = 10)]
+        bcrypt_cost: u32,
         /// Test hook: the Raft driver panics after applying this index.
         #[arg(long, hide = true)]
         debug_panic_after_applied: Option<u64>,
@@ -114,6 +123,7 @@ mod real {
                 why: format!("over {MAX_REQUEST_BYTES_LIMIT} bytes, the most one WAL record holds"),
             });
         }
+        let auth = auth_config(f)?;
         let initial = config::parse_initial_cluster(&f.initial_cluster)?;
         let (advertised_peer, _) = config::parse_url_list("--initial-advertise-peer-urls", &f.initial_advertise_peer_urls)?;
         let me = initial
@@ -158,7 +168,23 @@ mod real {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             ),
             panic_after_applied: f.debug_panic_after_applied,
+            auth,
         })
+    }
+
+    fn auth_config(f: &Flags) -> Result<config::AuthConfig, config::ConfigError> {
+        let bad = |flag, value: String, why: &str| config::ConfigError::BadFlag { flag, value, why: why.into() };
+        if f.auth_token != "simple" {
+            let why = if f.auth_token.starts_with("jwt") { "JWT tokens are not supported yet; use simple" } else { "unknown token type (want simple)" };
+            return Err(bad("--auth-token", f.auth_token.clone(), why));
+        }
+        if !(4..=31).contains(&f.bcrypt_cost) {
+            return Err(bad("--bcrypt-cost", f.bcrypt_cost.to_string(), "bcrypt allows costs from 4 to 31"));
+        }
+        if f.auth_token_ttl == 0 {
+            return Err(bad("--auth-token-ttl", "0".into(), "must be at least 1 second"));
+        }
+        Ok(config::AuthConfig { bcrypt_cost: f.bcrypt_cost, token_ttl: std::time::Duration::from_secs(f.auth_token_ttl) })
     }
 
     /// Exits the process on any panic, after the usual message: a member missing its driver, its

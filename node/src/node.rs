@@ -17,6 +17,7 @@ use crate::config::{NodeConfig, GRPC_OVERHEAD_BYTES};
 use crate::consensus::driver::{Command, Driver, DriverError};
 use crate::events::{EventSink, NodeStatus, Role};
 use crate::pb::etcdserverpb::cluster_server::ClusterServer;
+use crate::pb::etcdserverpb::auth_server::AuthServer;
 use crate::pb::etcdserverpb::kv_server::KvServer;
 use crate::pb::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::pb::peer::peer_server::PeerServer;
@@ -26,7 +27,7 @@ use crate::pb::v3electionpb::election_server::ElectionServer;
 use crate::pb::v3lockpb::lock_server::LockServer;
 use crate::state::request::{MemberAttributes, Op, RequestIds};
 use crate::api::etcd::{
-    run_lessor, ClusterService, ElectionService, KvService, LeaseService, LockService, MaintenanceService, Shared, WatchService,
+    run_lessor, AuthService, ClusterService, ElectionService, KvService, LeaseService, LockService, MaintenanceService, Shared, WatchService,
 };
 use crate::state::{RestoreError, StateMachine};
 use crate::durable::log_store::LogStore;
@@ -49,6 +50,9 @@ pub const PEER_INBOX_MAX: usize = 8192;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often an unpublished member retries publishing itself.
 const PUBLISH_RETRY: Duration = Duration::from_millis(200);
+/// Mixed into the node's seed for the RNG that draws token prefixes and password salts, so that
+/// it does not repeat the driver's draws.
+const AUTH_RNG_SALT: u64 = 0x6175_7468_5f72_6e67;
 /// The largest batch of Raft messages a member accepts from a peer. A snapshot travels as one
 /// message carrying the whole state machine, so this bounds the store a lagging member can be
 /// caught up with.
@@ -117,6 +121,7 @@ impl Node {
         events: EventSink,
     ) -> Result<Node, NodeError> {
         let mut machine = StateMachine::new(&cfg.members, crate::state::lease::min_ttl_s(&cfg.timing));
+        machine.tokens = crate::state::auth::tokens::SimpleTokens::new(cfg.auth.token_ttl);
         if let Some(snap) = &snapshot {
             machine.restore(&snap.data, Index(snap.get_metadata().index))?;
         }
@@ -191,6 +196,9 @@ impl Node {
             shutdown: shutdown_rx.clone(),
             bugs: cfg.bugs,
             metrics: metrics.clone(),
+            auth: cfg.auth.clone(),
+            rng: Arc::new(Mutex::new(rand::SeedableRng::seed_from_u64(cfg.seed ^ AUTH_RNG_SALT))),
+            caller: None,
         };
         let max_msg = cfg.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
         for &addr in &cfg.listen_peer {
@@ -224,6 +232,7 @@ impl Node {
         }
         for &addr in &cfg.listen_client {
             let kv = KvServer::new(KvService { shared: shared.clone() }).max_decoding_message_size(max_msg);
+            let auth = AuthServer::new(AuthService { shared: shared.clone() });
             let cluster = ClusterServer::new(ClusterService { shared: shared.clone() });
             let maintenance = MaintenanceServer::new(MaintenanceService { shared: shared.clone() });
             let watch = WatchServer::new(WatchService { shared: shared.clone() }).max_decoding_message_size(max_msg);
@@ -240,6 +249,7 @@ impl Node {
                 #[cfg(not(madsim))]
                 let r = {
                     let grpc = tonic::service::Routes::new(kv)
+                        .add_service(auth)
                         .add_service(watch)
                         .add_service(lease)
                         .add_service(lock)
@@ -257,6 +267,7 @@ impl Node {
                 #[cfg(madsim)]
                 let r = tonic::transport::Server::builder()
                     .add_service(kv)
+                    .add_service(auth)
                     .add_service(watch)
                     .add_service(lease)
                     .add_service(lock)

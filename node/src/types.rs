@@ -31,6 +31,11 @@ pub struct ClusterId(pub u64);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LeaseId(pub i64);
 
+/// The auth store's revision (etcd's `authRevision`): starts at 1 and grows by one with every
+/// change to users, roles or permissions. A request checked at an older one is refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AuthRevision(pub u64);
+
 impl fmt::Display for Term {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

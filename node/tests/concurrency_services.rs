@@ -64,6 +64,7 @@ impl Cluster {
                 bugs: detcd_node::bugs::Bugs::none(),
                 id_epoch_ms: None,
                 panic_after_applied: None,
+                auth: Default::default(),
             };
             client_urls.push(format!("http://127.0.0.1:{c}"));
             nodes.push(Node::start(cfg, MemLog::new_cluster(voters.clone()), Clock::new(), sink.clone()).expect("member starts"));

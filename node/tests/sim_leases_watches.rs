@@ -62,6 +62,7 @@ fn start_cluster(seed: u64) -> Vec<NodeHandle> {
                 bugs: detcd_node::bugs::Bugs::none(),
                 id_epoch_ms: None,
                 panic_after_applied: None,
+                auth: Default::default(),
             };
             let (voters, sink) = (voters.clone(), sink.clone());
             Handle::current()

@@ -205,6 +205,7 @@ impl SimCluster {
                 bugs,
                 id_epoch_ms: None,
                 panic_after_applied: None,
+                auth: Default::default(),
             };
             let clock = Clock::new();
             clocks.push(clock.clone());

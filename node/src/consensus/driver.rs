@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::config::{Limits, RaftTiming};
 use crate::error::ApiError;
 use crate::events::{EntryOutcome, EventSink, NodeEvent, NodeStatus, Role};
+use crate::state::auth::Caller;
 use crate::state::request::{Applied, Op, ReplicatedRequest, RequestIds};
 use crate::state::{RestoreError, StateMachine};
 use crate::durable::log_store::{LogStore, StorageError};
@@ -70,7 +71,8 @@ pub type ReadReply = oneshot::Sender<Result<(), ApiError>>;
 /// A client request for the driver.
 pub enum Command {
     /// Replicate and apply `op`; the reply carries its result. `trace`: the client call's trace.
-    Propose { op: Op, trace: Option<TraceId>, reply: ProposeReply },
+    /// `caller`: who the client is (checked against the auth store when the entry is applied).
+    Propose { op: Op, trace: Option<TraceId>, caller: Option<Caller>, reply: ProposeReply },
     /// Reply once this node has applied everything committed before the request arrived at the leader.
     ReadIndex { reply: ReadReply },
 }
@@ -314,15 +316,16 @@ impl<S: LogStore> Driver<S> {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Propose { op, trace, reply } => self.propose(op, trace, reply),
+            Command::Propose { op, trace, caller, reply } => self.propose(op, trace, caller, reply),
             Command::ReadIndex { reply } => self.read_index(reply),
         }
     }
 
-    fn propose(&mut self, op: Op, trace: Option<TraceId>, reply: ProposeReply) {
+    fn propose(&mut self, op: Op, trace: Option<TraceId>, caller: Option<Caller>, reply: ProposeReply) {
         let id = self.request_ids.next_id();
         let trace = trace.map(TraceId::to_bytes).unwrap_or_default();
-        let request = ReplicatedRequest { id, op: Some(op), trace };
+        let (auth_user, auth_revision) = caller.map_or((String::new(), 0), |c| (c.user, c.revision.0));
+        let request = ReplicatedRequest { id, op: Some(op), trace, auth_user, auth_revision };
         if let Err(e) = crate::state::request::check(&request) {
             let _ = reply.send(Err(e));
             return;

@@ -26,7 +26,7 @@ fn msg(kind: MessageType, from: u64, to: u64, term: u64) -> Message {
 }
 
 fn put_entry(key: &[u8]) -> Entry {
-    let req = ReplicatedRequest { id: 1, op: Some(Op::Put(PutRequest { key: key.to_vec(), ..Default::default() })), trace: vec![] };
+    let req = ReplicatedRequest { id: 1, op: Some(Op::Put(PutRequest { key: key.to_vec(), ..Default::default() })), trace: vec![], ..Default::default() };
     let mut e = Entry::default();
     e.data = req.encode_to_vec().into();
     e

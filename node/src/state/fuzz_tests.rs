@@ -152,7 +152,7 @@ fn fuzz_every_request_kind_through_decode_check_and_apply() {
         let mut sm = StateMachine::new(&members(), 2);
         let mut index = 0;
         for n in 0..300 {
-            let req = ReplicatedRequest { id: n, op: Some(op(&mut rng)), trace: vec![] };
+            let req = ReplicatedRequest { id: n, op: Some(op(&mut rng)), trace: vec![], ..Default::default() };
             let bytes = mutate(&mut rng, req.encode_to_vec());
             // The driver's path for a committed entry: what fails here stops the member cleanly.
             let Ok(req) = ReplicatedRequest::decode(bytes.as_slice()) else {
@@ -185,7 +185,7 @@ fn fuzz_snapshot_bytes_never_panic_restore() {
     let mut sm = StateMachine::new(&members(), 2);
     let mut index = 0;
     while index < 200 {
-        let req = ReplicatedRequest { id: index, op: Some(op(&mut rng)), trace: vec![] };
+        let req = ReplicatedRequest { id: index, op: Some(op(&mut rng)), trace: vec![], ..Default::default() };
         if check(&req).is_ok() {
             index += 1;
             let _ = sm.apply(Index(index), req);

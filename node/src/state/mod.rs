@@ -25,6 +25,8 @@
 
 use crate::config::InitialMember;
 use crate::error::ApiError;
+use crate::state::auth::tokens::SimpleTokens;
+use crate::state::auth::{requests as authz, AuthStore, Caller, PermKind, Permission};
 use crate::state::lease::{LeaseError, LeaseTable, Lessor};
 use crate::state::mvcc::Store;
 use crate::pb::etcdserverpb::{LeaseGrantResponse, LeaseRevokeResponse, ResponseHeader};
@@ -34,6 +36,7 @@ use std::collections::BTreeMap;
 use crate::feed::{Feed, FeedRx};
 
 pub mod apply;
+pub mod auth;
 pub mod lease;
 pub mod mvcc;
 pub mod request;
@@ -64,6 +67,11 @@ pub struct StateMachine {
     /// This member's lease timers: leader-local, NOT replicated (see [`crate::state::lease`]).
     pub lessor: Lessor,
     pub members: BTreeMap<MemberId, MemberInfo>,
+    /// Users, roles, permissions, the enabled flag (replicated; see [`crate::state::auth`]).
+    pub auth: AuthStore,
+    /// The simple tokens this member knows: member-local, NOT replicated (see
+    /// [`crate::state::auth::tokens`]).
+    pub tokens: SimpleTokens,
     applied: Index,
     /// Wakes whoever waits for the state to move (watchers, keep-alives of expired leases).
     /// Sending never blocks: the feed keeps only the latest value, and wakes subscribers in a
@@ -81,7 +89,16 @@ impl StateMachine {
             .collect();
         let kv = Store::new();
         let progress = Feed::new(Progress { applied: Index(0), revision: kv.current_revision() });
-        StateMachine { kv, leases: LeaseTable::new(min_lease_ttl_s), lessor: Lessor::new(), members, applied: Index(0), progress }
+        StateMachine {
+            kv,
+            leases: LeaseTable::new(min_lease_ttl_s),
+            lessor: Lessor::new(),
+            members,
+            auth: AuthStore::new(),
+            tokens: SimpleTokens::new(crate::state::auth::tokens::DEFAULT_TTL),
+            applied: Index(0),
+            progress,
+        }
     }
 
     /// The index of the last applied entry.
@@ -114,7 +131,9 @@ impl StateMachine {
     /// state machine is unchanged by a request that fails.
     pub fn apply(&mut self, index: Index, req: ReplicatedRequest) -> Result<Applied, ApiError> {
         self.advance(index);
-        let result = self.apply_op(req.op);
+        let caller = (!req.auth_user.is_empty() || req.auth_revision != 0)
+            .then_some(Caller { user: req.auth_user, revision: crate::types::AuthRevision(req.auth_revision) });
+        let result = self.apply_op(index, req.op, caller.as_ref());
         // The full check walks the whole state: after every entry in unit tests, and on every
         // 16th index in simulation, where it was a tenth of a run's CPU time when done on every
         // entry. Most broken invariants persist and are caught a few entries late; unit tests still
@@ -127,11 +146,25 @@ impl StateMachine {
         result
     }
 
-    fn apply_op(&mut self, op: Option<Op>) -> Result<Applied, ApiError> {
+    /// Applies one command for `caller`, after the permission check etcd's auth applier makes.
+    fn apply_op(&mut self, index: Index, op: Option<Op>, caller: Option<&Caller>) -> Result<Applied, ApiError> {
+        if op.as_ref().is_some_and(Op::needs_admin) {
+            self.auth.check_admin(caller)?;
+        }
+        let is_expiry = matches!(op, Some(Op::LeaseExpire(_)));
         match op {
-            Some(Op::Put(r)) => apply::put(&mut self.kv, &mut self.leases, &r).map(Applied::Put),
-            Some(Op::DeleteRange(r)) => apply::delete_range(&mut self.kv, &mut self.leases, &r).map(Applied::DeleteRange),
-            Some(Op::Txn(r)) => apply::txn(&mut self.kv, &mut self.leases, &r).map(Applied::Txn),
+            Some(Op::Put(r)) => {
+                authz::check_put(&self.auth, caller, &self.leases, &r)?;
+                apply::put(&mut self.kv, &mut self.leases, &r).map(Applied::Put)
+            }
+            Some(Op::DeleteRange(r)) => {
+                authz::check_delete(&self.auth, caller, &r)?;
+                apply::delete_range(&mut self.kv, &mut self.leases, &r).map(Applied::DeleteRange)
+            }
+            Some(Op::Txn(r)) => {
+                authz::check_txn(&self.auth, caller, &self.leases, &r)?;
+                apply::txn(&mut self.kv, &mut self.leases, &r).map(Applied::Txn)
+            }
             Some(Op::Compaction(r)) => apply::compaction(&mut self.kv, &r).map(Applied::Compaction),
             Some(Op::Publish(m)) => {
                 self.publish(m);
@@ -147,13 +180,58 @@ impl StateMachine {
             }
             Some(Op::LeaseRevoke(r)) | Some(Op::LeaseExpire(r)) => {
                 let id = LeaseId(r.id);
+                if !is_expiry {
+                    // An expiry is the lessor's, not a client's: etcd proposes it as root.
+                    authz::check_lease_keys(&self.auth, caller, &self.leases, id)?;
+                }
                 let rev = apply::lease_revoke(&mut self.kv, &mut self.leases, id)?;
                 self.lessor.revoked(id);
                 let header = Some(ResponseHeader { revision: rev.0, ..Default::default() });
                 Ok(Applied::LeaseRevoke(LeaseRevokeResponse { header }))
             }
+            Some(op) => self.apply_auth(index, op),
             None => Err(ApiError::InvalidArgument("empty request".into())),
         }
+    }
+
+    /// Applies a change to users, roles or the enabled flag, or grants a token.
+    fn apply_auth(&mut self, index: Index, op: Op) -> Result<Applied, ApiError> {
+        let auth = &mut self.auth;
+        match op {
+            Op::AuthEnable(_) => auth.enable()?,
+            Op::AuthDisable(_) => {
+                auth.disable();
+                self.tokens.clear();
+            }
+            Op::Authenticate(e) => {
+                auth.can_authenticate(&e.name)?;
+                return Ok(Applied::Authenticated(self.tokens.assign(&e.token_prefix, index, &e.name)));
+            }
+            Op::UserAdd(r) => {
+                let no_password = r.options.is_some_and(|o| o.no_password);
+                auth.user_add(&r.name, (!no_password).then_some(r.hashed_password))?;
+            }
+            Op::UserDelete(r) => {
+                auth.user_delete(&r.name)?;
+                self.tokens.invalidate_user(&r.name);
+            }
+            Op::UserChangePassword(r) => {
+                auth.user_change_password(&r.name, r.hashed_password)?;
+                self.tokens.invalidate_user(&r.name);
+            }
+            Op::UserGrantRole(r) => auth.user_grant_role(&r.user, &r.role)?,
+            Op::UserRevokeRole(r) => auth.user_revoke_role(&r.name, &r.role)?,
+            Op::RoleAdd(r) => auth.role_add(&r.name)?,
+            Op::RoleDelete(r) => auth.role_delete(&r.role)?,
+            Op::RoleGrantPermission(r) => {
+                let p = r.perm.unwrap_or_default();
+                let kind = PermKind::from_i32(p.perm_type).ok_or_else(|| ApiError::InvalidArgument("invalid permission type".into()))?;
+                auth.role_grant_permission(&r.name, Permission { kind, key: p.key, range_end: p.range_end })?;
+            }
+            Op::RoleRevokePermission(r) => auth.role_revoke_permission(&r.role, &r.key, &r.range_end)?,
+            other => unreachable!("not an auth request: {other:?}"),
+        }
+        Ok(Applied::Auth)
     }
 
     fn publish(&mut self, m: MemberAttributes) {
@@ -209,7 +287,7 @@ mod tests {
         fn apply(&mut self, op: Op) -> Result<Applied, ApiError> {
             let index = Index(self.next);
             self.next += 1;
-            self.sm.apply(index, ReplicatedRequest { id: index.0, op: Some(op), trace: vec![] })
+            self.sm.apply(index, ReplicatedRequest { id: index.0, op: Some(op), trace: vec![], ..Default::default() })
         }
         fn grant(&mut self, id: i64, ttl: i64) -> Result<Applied, ApiError> {
             self.apply(Op::LeaseGrant(LeaseGrantRequest { id, ttl }))

@@ -16,12 +16,20 @@ pub struct ReplicatedRequest {
     /// Unique per request cluster-wide: see [`RequestIds`].
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    #[prost(oneof = "Op", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "Op", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 23, 24")]
     pub op: Option<Op>,
     /// The W3C trace ID of the client call that proposed it (16 bytes), or empty: reported when
     /// the entry is applied (`crate::trace_context`).
     #[prost(bytes = "vec", tag = "20")]
     pub trace: Vec<u8>,
+    /// Who proposed it (etcd's `RequestHeader.username`): the user the client's token or
+    /// certificate named, empty for none. Checked against the auth store when applied.
+    #[prost(string, tag = "21")]
+    pub auth_user: String,
+    /// The auth revision when that user was looked up (`RequestHeader.auth_revision`), 0 for none:
+    /// a request looked up before a change to users or roles is refused when applied.
+    #[prost(uint64, tag = "22")]
+    pub auth_revision: u64,
 }
 
 /// The command itself.
@@ -50,6 +58,65 @@ pub enum Op {
     /// revokes, which the simulator's lease checks need. It applies exactly as a revoke.)
     #[prost(message, tag = "9")]
     LeaseExpire(pb::LeaseRevokeRequest),
+    #[prost(message, tag = "10")]
+    AuthEnable(pb::AuthEnableRequest),
+    #[prost(message, tag = "11")]
+    AuthDisable(pb::AuthDisableRequest),
+    /// Hands `name` a simple token (etcd's `InternalAuthenticateRequest`): the proposing member
+    /// checked the password; the entry carries neither it nor its hash.
+    #[prost(message, tag = "12")]
+    Authenticate(AuthenticateEntry),
+    /// `password` is always empty: the proposing member hashed it into `hashed_password` (empty
+    /// with `options.no_password`).
+    #[prost(message, tag = "13")]
+    UserAdd(pb::AuthUserAddRequest),
+    #[prost(message, tag = "14")]
+    UserDelete(pb::AuthUserDeleteRequest),
+    /// As [`Op::UserAdd`]: only `hashed_password` is set.
+    #[prost(message, tag = "15")]
+    UserChangePassword(pb::AuthUserChangePasswordRequest),
+    #[prost(message, tag = "16")]
+    UserGrantRole(pb::AuthUserGrantRoleRequest),
+    #[prost(message, tag = "17")]
+    UserRevokeRole(pb::AuthUserRevokeRoleRequest),
+    #[prost(message, tag = "18")]
+    RoleAdd(pb::AuthRoleAddRequest),
+    #[prost(message, tag = "19")]
+    RoleDelete(pb::AuthRoleDeleteRequest),
+    #[prost(message, tag = "23")]
+    RoleGrantPermission(pb::AuthRoleGrantPermissionRequest),
+    #[prost(message, tag = "24")]
+    RoleRevokePermission(pb::AuthRoleRevokePermissionRequest),
+}
+
+impl Op {
+    /// Whether applying it needs the `root` role once auth is enabled (etcd
+    /// `needAdminPermission`).
+    pub fn needs_admin(&self) -> bool {
+        matches!(
+            self,
+            Op::AuthEnable(_)
+                | Op::AuthDisable(_)
+                | Op::UserAdd(_)
+                | Op::UserDelete(_)
+                | Op::UserChangePassword(_)
+                | Op::UserGrantRole(_)
+                | Op::UserRevokeRole(_)
+                | Op::RoleAdd(_)
+                | Op::RoleDelete(_)
+                | Op::RoleGrantPermission(_)
+                | Op::RoleRevokePermission(_)
+        )
+    }
+}
+
+/// An authenticate entry: the user, and the random prefix of the token every member records.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct AuthenticateEntry {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub token_prefix: String,
 }
 
 /// A member's published attributes, as `etcdctl member list` shows them.
@@ -73,6 +140,10 @@ pub enum Applied {
     Publish,
     LeaseGrant(pb::LeaseGrantResponse),
     LeaseRevoke(pb::LeaseRevokeResponse),
+    /// An auth change took effect (the service builds etcd's empty response around it).
+    Auth,
+    /// The token an authenticate entry granted.
+    Authenticated(String),
 }
 
 impl Applied {
@@ -85,7 +156,7 @@ impl Applied {
             Applied::Compaction(r) => &r.header,
             Applied::LeaseGrant(r) => &r.header,
             Applied::LeaseRevoke(r) => &r.header,
-            Applied::Publish => return None,
+            Applied::Publish | Applied::Auth | Applied::Authenticated(_) => return None,
         };
         header.as_ref().map(|h| h.revision)
     }
@@ -106,7 +177,12 @@ pub fn check(r: &ReplicatedRequest) -> Result<(), ApiError> {
         Some(Op::Put(p)) => apply::check_put(p),
         Some(Op::DeleteRange(d)) => apply::check_delete(d),
         Some(Op::Txn(t)) => apply::check_txn(t, &unlimited),
-        Some(Op::Compaction(_) | Op::Publish(_) | Op::LeaseGrant(_) | Op::LeaseRevoke(_) | Op::LeaseExpire(_)) => Ok(()),
+        Some(Op::RoleGrantPermission(g)) => match &g.perm {
+            Some(p) if crate::state::auth::PermKind::from_i32(p.perm_type).is_some() => Ok(()),
+            Some(_) => Err(ApiError::InvalidArgument("invalid permission type".into())),
+            None => Err(ApiError::InvalidArgument("permission is not provided".into())),
+        },
+        Some(_) => Ok(()),
     }
 }
 
@@ -146,6 +222,8 @@ mod tests {
             id: 7,
             op: Some(Op::Put(pb::PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), ..Default::default() })),
             trace: vec![9; 16],
+            auth_user: "alice".into(),
+            auth_revision: 3,
         };
         let bytes = req.encode_to_vec();
         assert_eq!(ReplicatedRequest::decode(bytes.as_slice()).unwrap(), req);

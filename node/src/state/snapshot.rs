@@ -4,11 +4,15 @@
 //! # Format
 //! ```text
 //!   offset  size  field
-//!   0       1     format version, now 1
+//!   0       1     format version, now 2
 //!   1       ...   postcard encoding of the image: applied index, MVCC store (records in revision
 //!                 order, current and compacted revisions: see `mvcc/store/image.rs`), leases
-//!                 (ID and granted TTL), members (ID, peer URLs, name, client URLs)
+//!                 (ID and granted TTL), members (ID, peer URLs, name, client URLs), then (since
+//!                 version 2) the auth store (enabled flag, auth revision, users with their
+//!                 bcrypt hashes and roles, roles with their permissions)
 //! ```
+//! Version 1 (before auth existed) is the same without the auth store, and still restores: as
+//! auth disabled, with no users or roles.
 //! The snapshot file around these bytes carries the checksum (`durable/snapshot.rs`); postcard is a compact,
 //! stable binary encoding of serde types (its 1.x wire format is specified and frozen).
 //!
@@ -19,13 +23,16 @@
 //! are rebuilt from the store.
 
 use super::{MemberInfo, StateMachine};
+use crate::state::auth::AuthStore;
 use crate::state::lease::Lessor;
 use crate::state::mvcc::Store;
 use crate::types::{Index, LeaseId, MemberId, Revision};
 use serde::{Deserialize, Serialize};
 
 /// The format this build writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
+/// The format before the auth store: read, never written.
+const FORMAT_WITHOUT_AUTH: u8 = 1;
 
 /// Why a snapshot's bytes cannot be restored.
 ///
@@ -38,7 +45,7 @@ pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
 pub enum RestoreError {
     #[error("the state machine snapshot is empty")]
     Empty,
-    #[error("the state machine snapshot has format version {0}; this build reads version {SNAPSHOT_FORMAT_VERSION}")]
+    #[error("the state machine snapshot has format version {0}; this build reads versions {FORMAT_WITHOUT_AUTH} and {SNAPSHOT_FORMAT_VERSION}")]
     Version(u8),
     #[error("the state machine snapshot does not decode: {0}")]
     Decode(String),
@@ -61,6 +68,7 @@ struct ImageRef<'a> {
     /// (lease ID, TTL in seconds as granted), by ID.
     leases: Vec<(i64, i64)>,
     members: Vec<MemberImage>,
+    auth: &'a AuthStore,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +91,7 @@ impl StateMachine {
                 .iter()
                 .map(|(id, m)| MemberImage { id: id.0, peer_urls: m.peer_urls.clone(), name: m.name.clone(), client_urls: m.client_urls.clone() })
                 .collect(),
+            auth: &self.auth,
         };
         let mut out = vec![SNAPSHOT_FORMAT_VERSION];
         out.extend(postcard::to_stdvec(&image).expect("encoding to memory cannot fail"));
@@ -97,10 +106,19 @@ impl StateMachine {
     /// See [`RestoreError`].
     pub fn restore(&mut self, data: &[u8], index: Index) -> Result<(), RestoreError> {
         let (&version, body) = data.split_first().ok_or(RestoreError::Empty)?;
-        if version != SNAPSHOT_FORMAT_VERSION {
+        if version != SNAPSHOT_FORMAT_VERSION && version != FORMAT_WITHOUT_AUTH {
             return Err(RestoreError::Version(version));
         }
-        let image: Image = postcard::from_bytes(body).map_err(|e| RestoreError::Decode(e.to_string()))?;
+        let decode = |e: postcard::Error| RestoreError::Decode(e.to_string());
+        let (image, rest): (Image, &[u8]) = postcard::take_from_bytes(body).map_err(decode)?;
+        let auth = if version == FORMAT_WITHOUT_AUTH {
+            if !rest.is_empty() {
+                return Err(RestoreError::Decode(format!("{} bytes after the image", rest.len())));
+            }
+            AuthStore::new()
+        } else {
+            postcard::from_bytes(rest).map_err(decode)?
+        };
         if image.applied != index.0 {
             return Err(RestoreError::Index { expected: index, found: Index(image.applied) });
         }
@@ -128,6 +146,7 @@ impl StateMachine {
             .map(|m| (MemberId(m.id), MemberInfo { peer_urls: m.peer_urls, name: m.name, client_urls: m.client_urls }))
             .collect();
         self.lessor = Lessor::new();
+        self.auth = auth;
         self.applied = index;
         self.check_invariants();
         self.notify();
@@ -139,7 +158,10 @@ impl StateMachine {
 mod tests {
     use super::*;
     use crate::config::InitialMember;
-    use crate::pb::etcdserverpb::{CompactionRequest, LeaseGrantRequest, PutRequest};
+    use crate::pb::etcdserverpb::{
+        AuthEnableRequest, AuthRoleAddRequest, AuthUserAddRequest, AuthUserGrantRoleRequest, CompactionRequest, LeaseGrantRequest,
+        PutRequest,
+    };
     use crate::state::request::{MemberAttributes, Op, ReplicatedRequest};
     use std::collections::BTreeMap;
 
@@ -147,7 +169,8 @@ mod tests {
         [(MemberId(7), InitialMember { name: "a".into(), peer_urls: vec!["http://10.0.0.1:2380".into()] })].into()
     }
 
-    /// A state machine with history, a compaction, a lease with keys, and a published member.
+    /// A state machine with history, a compaction, a lease with keys, a published member, and auth
+    /// enabled with a root user and a role.
     fn busy() -> StateMachine {
         let mut sm = StateMachine::new(&members(), 2);
         let ops = vec![
@@ -158,9 +181,13 @@ mod tests {
             Op::Compaction(CompactionRequest { revision: 3, ..Default::default() }),
             Op::Put(PutRequest { key: b"c".to_vec(), value: b"4".to_vec(), lease: 5, ..Default::default() }),
             Op::Publish(MemberAttributes { id: 7, name: "a".into(), client_urls: vec!["http://10.0.0.1:2379".into()] }),
+            Op::RoleAdd(AuthRoleAddRequest { name: "reader".into() }),
+            Op::UserAdd(AuthUserAddRequest { name: "root".into(), hashed_password: "$2a$04$hash".into(), ..Default::default() }),
+            Op::UserGrantRole(AuthUserGrantRoleRequest { user: "root".into(), role: "root".into() }),
+            Op::AuthEnable(AuthEnableRequest {}),
         ];
         for (i, op) in ops.into_iter().enumerate() {
-            sm.apply(Index(i as u64 + 1), ReplicatedRequest { id: i as u64, op: Some(op), trace: vec![] }).unwrap();
+            sm.apply(Index(i as u64 + 1), ReplicatedRequest { id: i as u64, op: Some(op), trace: vec![], ..Default::default() }).unwrap();
         }
         sm
     }
@@ -174,20 +201,22 @@ mod tests {
         assert_eq!(other.kv, sm.kv);
         assert_eq!(other.leases, sm.leases);
         assert_eq!(other.members, sm.members);
-        assert_eq!(other.applied(), Index(7));
+        assert_eq!(other.auth, sm.auth);
+        assert!(other.auth.enabled() && other.auth.user("root").is_some() && other.auth.role("reader").is_some());
+        assert_eq!(other.applied(), Index(11));
         assert_eq!(rx.borrow().revision, sm.kv.current_revision(), "subscribers are told");
         assert_eq!(other.kv.compacted_revision(), Revision(3));
         assert_eq!(other.leases.get(LeaseId(5)).unwrap().keys.len(), 2);
         // And it goes on applying from there.
-        other.apply_empty(Index(8));
+        other.apply_empty(Index(12));
     }
 
     #[test]
     fn restore_replaces_state_rather_than_merging() {
         let sm = busy();
         let mut other = busy();
-        other.apply(Index(8), ReplicatedRequest { id: 99, op: Some(Op::LeaseGrant(LeaseGrantRequest { id: 9, ttl: 10 })), trace: vec![] }).unwrap();
-        other.restore(&sm.snapshot(), Index(7)).unwrap();
+        other.apply(Index(12), ReplicatedRequest { id: 99, op: Some(Op::LeaseGrant(LeaseGrantRequest { id: 9, ttl: 10 })), trace: vec![], ..Default::default() }).unwrap();
+        other.restore(&sm.snapshot(), Index(11)).unwrap();
         assert!(other.leases.get(LeaseId(9)).is_none());
         assert_eq!(other.kv, sm.kv);
     }
@@ -197,13 +226,30 @@ mod tests {
         let sm = busy();
         let snap = sm.snapshot();
         let mut other = StateMachine::new(&members(), 2);
-        assert_eq!(other.restore(&[], Index(7)), Err(RestoreError::Empty));
-        let mut v2 = snap.clone();
-        v2[0] = 2;
-        assert_eq!(other.restore(&v2, Index(7)), Err(RestoreError::Version(2)));
-        assert!(matches!(other.restore(&snap[..snap.len() / 2], Index(7)), Err(RestoreError::Decode(_))));
-        assert_eq!(other.restore(&snap, Index(6)), Err(RestoreError::Index { expected: Index(6), found: Index(7) }));
+        assert_eq!(other.restore(&[], Index(11)), Err(RestoreError::Empty));
+        let mut v3 = snap.clone();
+        v3[0] = 3;
+        assert_eq!(other.restore(&v3, Index(11)), Err(RestoreError::Version(3)));
+        assert!(matches!(other.restore(&snap[..snap.len() / 2], Index(11)), Err(RestoreError::Decode(_))));
+        assert!(matches!(other.restore(&snap[..snap.len() - 1], Index(11)), Err(RestoreError::Decode(_))), "auth cut short");
+        let mut v1_with_auth = snap.clone();
+        v1_with_auth[0] = 1;
+        assert!(matches!(other.restore(&v1_with_auth, Index(11)), Err(RestoreError::Decode(_))), "version 1 has no auth");
+        assert_eq!(other.restore(&snap, Index(6)), Err(RestoreError::Index { expected: Index(6), found: Index(11) }));
         assert_eq!(other.applied(), Index(0));
         assert_eq!(other.kv, Store::new());
+    }
+
+    #[test]
+    fn a_version_1_snapshot_restores_with_auth_disabled() {
+        let sm = busy();
+        let snap = sm.snapshot();
+        let auth_len = postcard::to_stdvec(&sm.auth).unwrap().len();
+        let mut v1 = snap[..snap.len() - auth_len].to_vec();
+        v1[0] = 1;
+        let mut other = StateMachine::new(&members(), 2);
+        other.restore(&v1, Index(11)).unwrap();
+        assert_eq!(other.kv, sm.kv);
+        assert_eq!(other.auth, AuthStore::new());
     }
 }

@@ -68,8 +68,8 @@ async fn proclaim(shared: &Shared, leader: &LeaderKey, value: &[u8]) -> Result<R
 #[tonic::async_trait]
 impl Election for ElectionService {
     async fn campaign(&self, req: Request<CampaignRequest>) -> Result<Response<CampaignResponse>, Status> {
+        let shared = &self.shared.for_request(req.metadata()).await?;
         let r = req.into_inner();
-        let shared = &self.shared;
         let lease = if r.lease == 0 { recipes::grant(shared, SESSION_TTL_S).await? } else { LeaseId(r.lease) };
         let prefix = prefix_of(&r.name);
         let key = waiter_key(&prefix, lease);
@@ -99,14 +99,16 @@ impl Election for ElectionService {
     }
 
     async fn proclaim(&self, req: Request<ProclaimRequest>) -> Result<Response<ProclaimResponse>, Status> {
+        let shared = self.shared.for_request(req.metadata()).await?;
         let r = req.into_inner();
         let leader = r.leader.ok_or_else(missing_leader)?;
-        let rev = proclaim(&self.shared, &leader, &r.value).await?;
+        let rev = proclaim(&shared, &leader, &r.value).await?;
         Ok(Response::new(ProclaimResponse { header: self.shared.header(rev) }))
     }
 
     async fn leader(&self, req: Request<LeaderRequest>) -> Result<Response<LeaderResponse>, Status> {
-        let r = by_create(&self.shared, &prefix_of(&req.into_inner().name), true, 0).await?;
+        let shared = self.shared.for_request(req.metadata()).await?;
+        let r = by_create(&shared, &prefix_of(&req.into_inner().name), true, 0).await?;
         let rev = Revision(r.header.as_ref().map_or(0, |h| h.revision));
         let kv = r.kvs.into_iter().next().ok_or_else(no_leader)?;
         Ok(Response::new(LeaderResponse { header: self.shared.header(rev), kv: Some(kv) }))
@@ -115,9 +117,9 @@ impl Election for ElectionService {
     type ObserveStream = Pin<Box<dyn Stream<Item = Result<LeaderResponse, Status>> + Send + 'static>>;
 
     async fn observe(&self, req: Request<LeaderRequest>) -> Result<Response<Self::ObserveStream>, Status> {
+        let shared = self.shared.for_request(req.metadata()).await?;
         let prefix = prefix_of(&req.into_inner().name);
         let (tx, rx) = mpsc::channel(OBSERVE_BUFFER_MAX);
-        let shared = self.shared.clone();
         tokio::spawn(async move {
             let result = tokio::select! {
                 biased;
@@ -134,9 +136,10 @@ impl Election for ElectionService {
     }
 
     async fn resign(&self, req: Request<ResignRequest>) -> Result<Response<ResignResponse>, Status> {
+        let shared = self.shared.for_request(req.metadata()).await?;
         let leader = req.into_inner().leader.ok_or_else(missing_leader)?;
         let t = recipes::txn(
-            &self.shared,
+            &shared,
             TxnRequest { compare: vec![create_revision_is(&leader.key, leader.rev)], success: vec![op_delete(&leader.key)], failure: vec![] },
         )
         .await?;

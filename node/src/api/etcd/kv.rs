@@ -8,6 +8,8 @@ use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
     RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
+use crate::error::ApiError;
+use crate::state::auth::requests as authz;
 use crate::state::request::{Applied, Op};
 use crate::trace_context::TraceId;
 use crate::types::Revision;
@@ -26,21 +28,27 @@ impl KvService {
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let shared = self.shared.for_request(req.metadata()).await?;
         let r = req.into_inner();
         apply::check_range(&r)?;
         if !r.serializable {
-            self.shared.read_barrier().await?;
+            shared.read_barrier().await?;
         }
-        let mut resp = apply::range(&self.shared.state().kv, &r)?;
-        resp.header = self.shared.header(self.revision_of(&resp.header));
+        let mut resp = {
+            let state = shared.state();
+            authz::check_range(&state.auth, shared.caller.as_ref(), &r).map_err(ApiError::from)?;
+            apply::range(&state.kv, &r)?
+        };
+        resp.header = shared.header(self.revision_of(&resp.header));
         Ok(Response::new(resp))
     }
 
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let trace = TraceId::of_metadata(req.metadata());
+        let shared = self.shared.for_request(req.metadata()).await?;
         let r = req.into_inner();
         apply::check_put(&r)?;
-        match self.shared.propose_traced(Op::Put(r), trace).await? {
+        match shared.propose_traced(Op::Put(r), trace).await? {
             Applied::Put(mut resp) => {
                 resp.header = self.shared.header(self.revision_of(&resp.header));
                 Ok(Response::new(resp))
@@ -51,9 +59,10 @@ impl Kv for KvService {
 
     async fn delete_range(&self, req: Request<DeleteRangeRequest>) -> Result<Response<DeleteRangeResponse>, Status> {
         let trace = TraceId::of_metadata(req.metadata());
+        let shared = self.shared.for_request(req.metadata()).await?;
         let r = req.into_inner();
         apply::check_delete(&r)?;
-        match self.shared.propose_traced(Op::DeleteRange(r), trace).await? {
+        match shared.propose_traced(Op::DeleteRange(r), trace).await? {
             Applied::DeleteRange(mut resp) => {
                 resp.header = self.shared.header(self.revision_of(&resp.header));
                 Ok(Response::new(resp))
@@ -64,8 +73,9 @@ impl Kv for KvService {
 
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let trace = TraceId::of_metadata(req.metadata());
+        let shared = self.shared.for_request(req.metadata()).await?;
         let mut r = req.into_inner();
-        if self.shared.bugs.has(Bug::TxnCompareWrongRevision) {
+        if shared.bugs.has(Bug::TxnCompareWrongRevision) {
             mod_compares_read_create_revision(&mut r);
         }
         apply::check_txn(&r, &self.shared.limits)?;
@@ -73,11 +83,13 @@ impl Kv for KvService {
             // A txn that only reads is a read: linearizable via ReadIndex unless every range in it
             // asks for serializable (etcd `isTxnSerializable`).
             if !txn_is_serializable(&r) {
-                self.shared.read_barrier().await?;
+                shared.read_barrier().await?;
             }
-            apply::txn_read_only(&self.shared.state().kv, &r)?
+            let state = shared.state();
+            authz::check_txn(&state.auth, shared.caller.as_ref(), &state.leases, &r).map_err(ApiError::from)?;
+            apply::txn_read_only(&state.kv, &r)?
         } else {
-            match self.shared.propose_traced(Op::Txn(r), trace).await? {
+            match shared.propose_traced(Op::Txn(r), trace).await? {
                 Applied::Txn(resp) => resp,
                 other => unreachable!("txn applied as {other:?}"),
             }
@@ -88,8 +100,9 @@ impl Kv for KvService {
 
     async fn compact(&self, req: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
         let trace = TraceId::of_metadata(req.metadata());
+        let shared = self.shared.for_request(req.metadata()).await?;
         let r = req.into_inner();
-        match self.shared.propose_traced(Op::Compaction(r), trace).await? {
+        match shared.propose_traced(Op::Compaction(r), trace).await? {
             Applied::Compaction(mut resp) => {
                 resp.header = self.shared.header(self.revision_of(&resp.header));
                 Ok(Response::new(resp))

@@ -70,7 +70,8 @@ impl Lease for LeaseService {
 
     async fn lease_revoke(&self, req: Request<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
         let trace = TraceId::of_metadata(req.metadata());
-        match self.shared.propose_traced(Op::LeaseRevoke(req.into_inner()), trace).await? {
+        let shared = self.shared.for_request(req.metadata()).await?;
+        match shared.propose_traced(Op::LeaseRevoke(req.into_inner()), trace).await? {
             Applied::LeaseRevoke(mut resp) => {
                 self.fill(&mut resp.header);
                 Ok(Response::new(resp))

@@ -52,8 +52,8 @@ pub(super) fn waiter_key(prefix: &[u8], lease: LeaseId) -> Vec<u8> {
 #[tonic::async_trait]
 impl Lock for LockService {
     async fn lock(&self, req: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
+        let shared = &self.shared.for_request(req.metadata()).await?;
         let r = req.into_inner();
-        let shared = &self.shared;
         let lease = if r.lease == 0 { recipes::grant(shared, SESSION_TTL_S).await? } else { LeaseId(r.lease) };
         let mut prefix = r.name.clone();
         prefix.push(b'/');
@@ -96,7 +96,8 @@ impl Lock for LockService {
     }
 
     async fn unlock(&self, req: Request<UnlockRequest>) -> Result<Response<UnlockResponse>, Status> {
-        let rev = recipes::delete(&self.shared, &req.into_inner().key).await?;
+        let shared = self.shared.for_request(req.metadata()).await?;
+        let rev = recipes::delete(&shared, &req.into_inner().key).await?;
         Ok(Response::new(UnlockResponse { header: self.shared.header(rev) }))
     }
 }

@@ -8,6 +8,8 @@ use crate::pb::etcdserverpb::{
     DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
     SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
+use crate::error::ApiError;
+use crate::state::auth::AuthError;
 use crate::types::Revision;
 use std::pin::Pin;
 use tokio_stream::Stream;
@@ -19,6 +21,20 @@ pub const SERVER_VERSION: &str = concat!("3.4.23+detcd.", env!("CARGO_PKG_VERSIO
 
 pub struct MaintenanceService {
     pub shared: Shared,
+}
+
+impl MaintenanceService {
+    /// What etcd's maintenance service asks of Defragment, Hash, HashKV, Snapshot and MoveLeader
+    /// once auth is enabled: a caller with the `root` role. Its errors pass through unconverted
+    /// (gRPC `Unknown`, `auth: ...`), as etcd's do.
+    async fn admin<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let shared = self.shared.for_request(req.metadata()).await.map_err(|e| match e {
+            ApiError::InvalidAuthToken => AuthError::InvalidAuthToken.raw(),
+            e => e,
+        })?;
+        shared.check_admin().map_err(AuthError::raw)?;
+        Ok(())
+    }
 }
 
 #[tonic::async_trait]
@@ -58,25 +74,28 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn defragment(&self, _: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+    async fn defragment(&self, req: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+        self.admin(&req).await?;
         // The store lives in memory and compaction frees space at once: nothing to defragment.
         let rev = self.shared.state().kv.current_revision();
         Ok(Response::new(DefragmentResponse { header: self.shared.header(rev) }))
     }
 
-    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+    async fn hash(&self, req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        self.admin(&req).await?;
         let state = self.shared.state();
         let rev = state.kv.current_revision();
-        let hash = state.kv.hash_kv(Revision(0)).map_err(crate::error::ApiError::from)?;
+        let hash = state.kv.hash_kv(Revision(0)).map_err(ApiError::from)?;
         Ok(Response::new(HashResponse { header: self.shared.header(rev), hash }))
     }
 
     async fn hash_kv(&self, req: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        self.admin(&req).await?;
         let r = req.into_inner();
         let state = self.shared.state();
         let current = state.kv.current_revision();
         // Revision 0 means "current" to hash_kv too, and stays valid after compacting at current.
-        let hash = state.kv.hash_kv(Revision(r.revision)).map_err(crate::error::ApiError::from)?;
+        let hash = state.kv.hash_kv(Revision(r.revision)).map_err(ApiError::from)?;
         let at = if r.revision == 0 { current } else { Revision(r.revision) };
         Ok(Response::new(HashKvResponse {
             header: self.shared.header(current),
@@ -88,11 +107,13 @@ impl Maintenance for MaintenanceService {
 
     type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send + 'static>>;
 
-    async fn snapshot(&self, _: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+    async fn snapshot(&self, req: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+        self.admin(&req).await?;
         Err(unimplemented("snapshot download"))
     }
 
-    async fn move_leader(&self, _: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+    async fn move_leader(&self, req: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+        self.admin(&req).await?;
         Err(unimplemented("move-leader"))
     }
 

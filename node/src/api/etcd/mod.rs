@@ -1,11 +1,13 @@
 //! The client-facing etcd v3 gRPC API. Each service is one file; they share a [`Shared`] context that
 //! talks to the driver (proposals, ReadIndex) and reads the state machine.
 //!
-//! Services: `KV`, `Watch`, `Lease`, `Cluster`, `Maintenance`, and the concurrency services
+//! Services: `KV`, `Watch`, `Lease`, `Cluster`, `Maintenance`, `Auth`, and the concurrency services
 //! `v3lockpb.Lock` and `v3electionpb.Election`. Every RPC of a served service is
 //! implemented (madsim ignores default stubs); those whose feature does not exist yet answer
 //! `Unimplemented` with a message saying so, never a fake success.
 
+mod auth;
+mod authz;
 mod cluster;
 mod election;
 mod kv;
@@ -15,6 +17,7 @@ mod maintenance;
 mod recipes;
 mod watch;
 
+pub use auth::AuthService;
 pub use cluster::ClusterService;
 pub use election::ElectionService;
 pub use lock::LockService;
@@ -25,12 +28,14 @@ pub use watch::WatchService;
 
 use crate::bugs::{Bug, Bugs};
 use crate::clock::Clock;
-use crate::config::{Limits, RaftTiming};
+use crate::config::{AuthConfig, Limits, RaftTiming};
 use crate::consensus::driver::Command;
 use crate::error::ApiError;
 use crate::events::NodeStatus;
 use crate::pb::etcdserverpb::ResponseHeader;
+use crate::state::auth::Caller;
 use crate::state::request::{Applied, Op, RequestIds};
+use rand::rngs::StdRng;
 use crate::state::StateMachine;
 use crate::trace_context::TraceId;
 use crate::types::{ClusterId, LeaseId, MemberId, Revision, Term};
@@ -62,6 +67,12 @@ pub struct Shared {
     /// Injected bugs (simulation only, see `crate::bugs`).
     pub bugs: Bugs,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub auth: AuthConfig,
+    /// Draws token prefixes and password salts: seeded from the node's seed (the randomness seam).
+    pub rng: Arc<Mutex<StdRng>>,
+    /// Who the request being served runs as (`None` on the shared copy, and for a client without
+    /// a token or certificate): see [`Shared::for_request`]. Proposals carry it.
+    pub caller: Option<Caller>,
 }
 
 /// How long dialing the leader may take.
@@ -132,7 +143,8 @@ impl Shared {
     /// [`Shared::propose`] for a client call in trace `trace` (its `traceparent`, see
     /// `crate::trace_context`): the entry carries the trace ID.
     pub async fn propose_traced(&self, op: Op, trace: Option<TraceId>) -> Result<Applied, ApiError> {
-        self.ask(|reply| Command::Propose { op, trace, reply }).await
+        let caller = self.caller.clone();
+        self.ask(|reply| Command::Propose { op, trace, caller, reply }).await
     }
 
     /// Returns once this member has applied everything committed before the call (ReadIndex): a read

@@ -31,10 +31,12 @@ pub fn prefix_end(key: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
-/// A linearizable range read.
+/// A linearizable range read, if the caller may read the range.
 pub async fn get(shared: &Shared, r: RangeRequest) -> Result<RangeResponse, ApiError> {
     shared.read_barrier().await?;
-    apply::range(&shared.state().kv, &r)
+    let state = shared.state();
+    crate::state::auth::requests::check_range(&state.auth, shared.caller.as_ref(), &r)?;
+    apply::range(&state.kv, &r)
 }
 
 /// The key under `prefix` with the lowest (`first`) or highest create revision, at most

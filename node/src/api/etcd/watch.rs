@@ -16,6 +16,8 @@ use crate::state::watch::{WatchLimits, WatchStream, PROGRESS_NOTIFY_INTERVAL, SE
 use std::pin::Pin;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
+use crate::state::auth::PermKind;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 /// A stream that requires a leader ends after this many consecutive election timeouts without one
@@ -42,14 +44,15 @@ impl Watch for WatchService {
             return Err(ApiError::NoLeader.into());
         }
         let (tx, rx) = mpsc::channel(SEND_BUFFER_MAX);
-        tokio::spawn(serve(self.shared.clone(), req.into_inner(), tx, require_leader));
+        let metadata = req.metadata().clone();
+        tokio::spawn(serve(self.shared.clone(), metadata, req.into_inner(), tx, require_leader));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 }
 
 type Sender = mpsc::Sender<Result<WatchResponse, Status>>;
 
-async fn serve(shared: Shared, mut requests: Streaming<WatchRequest>, tx: Sender, require_leader: bool) {
+async fn serve(shared: Shared, metadata: MetadataMap, mut requests: Streaming<WatchRequest>, tx: Sender, require_leader: bool) {
     let mut ws = WatchStream::new(WatchLimits::new(shared.limits.max_request_bytes));
     let mut progress = shared.state().subscribe();
     let mut requests_open = true;
@@ -71,7 +74,10 @@ async fn serve(shared: Shared, mut requests: Streaming<WatchRequest>, tx: Sender
                 return;
             }
             msg = requests.message(), if requests_open && ws.accepts_requests() => match msg {
-                Ok(Some(req)) => handle(&mut ws, req, current, shared.bugs),
+                Ok(Some(req)) => match refusal(&shared, &metadata, &req).await {
+                    Some(reason) => ws.refuse(&reason, current),
+                    None => handle(&mut ws, req, current, shared.bugs),
+                },
                 // etcd keeps serving a stream whose client closed its sending side.
                 Ok(None) => requests_open = false,
                 Err(_) => return,
@@ -110,6 +116,30 @@ async fn serve(shared: Shared, mut requests: Streaming<WatchRequest>, tx: Sender
             }
         }
     }
+}
+
+/// Why a create request may not be served (etcd `isWatchPermitted`): the caller its token names
+/// (looked up at each create, as etcd does) may not read the range. `None` for other requests.
+/// The reason reads as etcd writes it: the text of the gRPC error (`rpc error: code = ... desc =
+/// ...`), which clients turn back into that error. (etcd checks a from-key watch as the single
+/// key; this checks the range it watches.)
+async fn refusal(shared: &Shared, metadata: &MetadataMap, req: &WatchRequest) -> Option<String> {
+    let Some(RequestUnion::CreateRequest(c)) = &req.request_union else { return None };
+    let verdict = match shared.for_request(metadata).await {
+        Ok(s) => {
+            let key = if c.key.is_empty() { vec![0] } else { c.key.clone() };
+            let state = s.state();
+            state.auth.check(s.caller.as_ref(), &key, &c.range_end, PermKind::Read).map_err(ApiError::from)
+        }
+        Err(e) => Err(e),
+    };
+    let e = match verdict {
+        Ok(()) => return None,
+        Err(e @ (ApiError::InvalidAuthToken | ApiError::AuthOldRevision | ApiError::UserEmpty)) => e,
+        Err(_) => ApiError::PermissionDenied,
+    };
+    let status = tonic::Status::from(e);
+    Some(format!("rpc error: code = {:?} desc = {}", status.code(), status.message()))
 }
 
 fn handle(ws: &mut WatchStream, req: WatchRequest, current: Revision, bugs: Bugs) {

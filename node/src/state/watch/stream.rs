@@ -94,20 +94,19 @@ impl WatchStream {
         self.watchers.is_empty()
     }
 
+    /// Refuses a create request: queues the created-and-canceled response with `reason`, as etcd
+    /// answers a watch it will not serve (the caller may not read the range, say).
+    pub fn refuse(&mut self, reason: &str, current: Revision) {
+        self.outbox.push_back(refusal(reason, current));
+    }
+
     /// A create request, with the store at revision `current`: queues the "created" response (or a
     /// created-and-canceled one with etcd's reason, if the request is refused).
     pub fn create(&mut self, r: WatchCreateRequest, current: Revision) {
         // etcd: an empty key is the smallest key "\0"; an empty range end watches one key.
         let key = if r.key.is_empty() { vec![0] } else { r.key };
         let range_end = r.range_end;
-        let refuse = |reason: &str| WatchResponse {
-            header: header(current),
-            watch_id: -1,
-            created: true,
-            canceled: true,
-            cancel_reason: reason.to_string(),
-            ..Default::default()
-        };
+        let refuse = |reason: &str| refusal(reason, current);
         if !range_end.is_empty() && range_end != [0] && key >= range_end {
             self.outbox.push_back(refuse("mvcc: watcher range is empty"));
             return;
@@ -292,4 +291,15 @@ fn fragment(resp: WatchResponse, max_bytes: usize) -> Vec<WatchResponse> {
     cur.fragment = false;
     pieces.push(cur);
     pieces
+}
+
+fn refusal(reason: &str, current: Revision) -> WatchResponse {
+    WatchResponse {
+        header: header(current),
+        watch_id: -1,
+        created: true,
+        canceled: true,
+        cancel_reason: reason.to_string(),
+        ..Default::default()
+    }
 }
