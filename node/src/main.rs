@@ -94,6 +94,10 @@ mod real {
         /// Number of committed transactions to trigger a snapshot to disk.
         #[arg(long, default_value_t = SNAPSHOT_COUNT_DEFAULT)]
         snapshot_count: u64,
+        /// Number of entries a leader keeps before its snapshot for slow followers to catch up
+        /// from (etcd 3.5's flag; fewer means lagging followers get a snapshot sooner).
+        #[arg(long, default_value_t = detcd_node::durable::wal_log::CATCH_UP_ENTRIES_DEFAULT)]
+        experimental_snapshot_catchup_entries: u64,
         /// Specify auth token type: "simple" ("jwt,..." is not supported yet).
         #[arg(long, default_value = "simple")]
         auth_token: String,
@@ -276,7 +280,11 @@ mod real {
                 return ExitCode::FAILURE;
             }
         };
-        let mut opts = WalLogOptions { snapshot_count: flags.snapshot_count.max(1), ..WalLogOptions::default() };
+        let mut opts = WalLogOptions {
+            snapshot_count: flags.snapshot_count.max(1),
+            catch_up_entries: flags.experimental_snapshot_catchup_entries,
+            ..WalLogOptions::default()
+        };
         opts.wal.owner = Identity { member: cfg.id.0, cluster: cfg.cluster_id.0 };
         let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(rt) => rt,
